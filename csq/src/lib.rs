@@ -1,0 +1,2 @@
+//! Safe cancel-safe IRP queues for Windows WDM drivers.
+#![no_std]

@@ -1,0 +1,1 @@
+//! The timer-event driver on wdm-csq (issue 4).

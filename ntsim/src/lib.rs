@@ -1,0 +1,1 @@
+//! ntsim: a user-mode model of the NT kernel.

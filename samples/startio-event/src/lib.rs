@@ -1,0 +1,1 @@
+//! The timer-event driver on IoStartPacket/StartIo (issue 4).
