@@ -1,1 +1,3 @@
 //! ntsim: a user-mode model of the NT kernel.
+
+pub mod ntdef;
