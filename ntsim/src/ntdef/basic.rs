@@ -131,3 +131,14 @@ impl_zeroed!(
     UNICODE_STRING,
     IO_STATUS_BLOCK
 );
+
+/// Thread priority and priority increments.
+pub type KPRIORITY = i32;
+/// Pointer to a KEVENT.
+pub type PKEVENT = *mut super::KEVENT;
+/// Pointer to a KSEMAPHORE.
+pub type PKSEMAPHORE = *mut super::KSEMAPHORE;
+/// Pointer to a KTIMER.
+pub type PKTIMER = *mut super::KTIMER;
+/// Pointer to a KDPC.
+pub type PKDPC = *mut super::KDPC;

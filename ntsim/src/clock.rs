@@ -1,0 +1,159 @@
+//! Time: a virtual clock that jumps to the next deadline when nothing can run, or real time.
+//!
+//! Units are the kernel's: 100 ns. "Interrupt time" starts at 0 when the machine boots; system
+//! time is [`BOOT_SYSTEM_TIME`] plus interrupt time (no clock changes are modelled, so absolute
+//! and relative due times differ only in their base).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::sched::ActorId;
+
+/// System time at boot: 2026-01-01T00:00:00Z as 100 ns units since 1601-01-01.
+pub const BOOT_SYSTEM_TIME: u64 = 134_116_992_000_000_000;
+
+/// 100 ns units per millisecond.
+pub const TICKS_PER_MS: u64 = 10_000;
+
+/// Virtual or real time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TimeMode {
+    /// Time moves only when every emulated thread is blocked and no DPC is queued; it then jumps
+    /// to the next deadline. Runs are instant and deterministic.
+    Virtual,
+    /// Time is the host's monotonic clock; idle periods really sleep. For smoke tests and
+    /// benchmarks.
+    Real,
+}
+
+/// Something that happens at a time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// A KTIMER's due time; `generation` tells a stale entry from the current setting.
+    Timer { timer: usize, generation: u64 },
+    /// A wait's timeout or a delay's end; `generation` identifies the wait.
+    Timeout { actor: ActorId, generation: u64 },
+}
+
+/// Key of a deadline: time, then order of arming (so equal times fire in arming order).
+pub(crate) type DeadlineKey = (u64, u64);
+
+#[derive(Debug)]
+pub(crate) struct Clock {
+    mode: TimeMode,
+    now: u64,
+    started: Instant,
+    deadlines: BTreeMap<DeadlineKey, Deadline>,
+    seq: u64,
+}
+
+impl Clock {
+    pub(crate) fn new(mode: TimeMode) -> Self {
+        Clock {
+            mode,
+            now: 0,
+            started: Instant::now(),
+            deadlines: BTreeMap::new(),
+            seq: 0,
+        }
+    }
+
+    pub(crate) fn mode(&self) -> TimeMode {
+        self.mode
+    }
+
+    /// Interrupt time now.
+    pub(crate) fn now(&self) -> u64 {
+        match self.mode {
+            TimeMode::Virtual => self.now,
+            TimeMode::Real => self.started.elapsed().as_nanos() as u64 / 100,
+        }
+    }
+
+    /// System time now.
+    pub(crate) fn system_time(&self) -> u64 {
+        BOOT_SYSTEM_TIME + self.now()
+    }
+
+    /// Converts a kernel due time (negative: relative; positive: absolute system time; 0: now)
+    /// into an interrupt time.
+    pub(crate) fn due_to_interrupt_time(&self, due: i64) -> u64 {
+        let now = self.now();
+        if due < 0 {
+            now.saturating_add(due.unsigned_abs())
+        } else {
+            (due as u64).saturating_sub(BOOT_SYSTEM_TIME).max(0)
+        }
+    }
+
+    pub(crate) fn add(&mut self, at: u64, d: Deadline) -> DeadlineKey {
+        self.seq += 1;
+        let key = (at, self.seq);
+        self.deadlines.insert(key, d);
+        key
+    }
+
+    pub(crate) fn remove(&mut self, key: DeadlineKey) {
+        self.deadlines.remove(&key);
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.keys().next().map(|k| k.0)
+    }
+
+    /// Removes and returns every deadline due at or before now.
+    pub(crate) fn take_due(&mut self) -> Vec<Deadline> {
+        let now = self.now();
+        let mut due = Vec::new();
+        while let Some((&key, _)) = self.deadlines.iter().next() {
+            if key.0 > now {
+                break;
+            }
+            if let Some(d) = self.deadlines.remove(&key) {
+                due.push(d);
+            }
+        }
+        due
+    }
+
+    /// Moves time to the next deadline (virtual), or sleeps until it (real). False if there is
+    /// none.
+    pub(crate) fn advance(&mut self) -> bool {
+        let Some(next) = self.next_deadline() else {
+            return false;
+        };
+        match self.mode {
+            TimeMode::Virtual => self.now = self.now.max(next),
+            TimeMode::Real => {
+                let now = self.now();
+                if next > now {
+                    std::thread::sleep(std::time::Duration::from_nanos((next - now) * 100));
+                }
+            }
+        }
+        true
+    }
+}
+
+impl crate::machine::World {
+    /// Fires every deadline that is due: timers go to their CPU's expiry queue, timeouts wake
+    /// their waiters.
+    pub(crate) fn fire_due_deadlines(&mut self) {
+        for d in self.clock.take_due() {
+            match d {
+                Deadline::Timer { timer, generation } => self.timer_due(timer, generation),
+                Deadline::Timeout { actor, generation } => self.wait_timed_out(actor, generation),
+            }
+        }
+    }
+
+    /// Advances the clock to the next deadline and fires what is due. `early` is exploration's
+    /// "expire the next timer although threads could run". False if nothing is scheduled.
+    pub(crate) fn advance_to_next_deadline(&mut self, _early: bool) -> bool {
+        if !self.clock.advance() {
+            return false;
+        }
+        self.fire_due_deadlines();
+        true
+    }
+}
