@@ -23,6 +23,15 @@ pub unsafe fn KeInitializeEvent(event: PKEVENT, event_type: EVENT_TYPE, state: u
     };
 }
 
+/// Initializes a KEVENT in place (for objects ntsim embeds, like DEVICE_OBJECT.DeviceLock).
+///
+/// # Safety
+/// `event` must be valid for writes.
+pub(crate) unsafe fn init_event_object(event: PKEVENT, event_type: EVENT_TYPE, signalled: bool) {
+    // SAFETY: forwarded caller contract.
+    unsafe { KeInitializeEvent(event, event_type, u8::from(signalled)) };
+}
+
 /// Signals `event`; returns its previous state. With `wait` TRUE the IRQL stays at
 /// DISPATCH_LEVEL and the next call must be a wait (rule C20).
 ///

@@ -15,10 +15,15 @@
 #![allow(non_snake_case, non_upper_case_globals)]
 
 pub mod breakpoint;
+pub mod cancel;
 pub mod clock;
+pub mod complete;
+mod complete_checks;
 mod cpu;
 pub mod dpc;
+pub mod driver;
 pub mod event;
+pub mod irp;
 pub mod irql;
 mod machine;
 pub mod ntdef;

@@ -88,6 +88,8 @@ pub(crate) struct World {
     pub(crate) objects: crate::object::ObjectTable,
     pub(crate) breakpoints: crate::breakpoint::Breakpoints,
     pub(crate) threads: crate::thread::ThreadTable,
+    pub(crate) irps: crate::irp::IrpTable,
+    pub(crate) drivers: crate::driver::DriverTable,
 }
 
 impl World {
@@ -260,6 +262,8 @@ impl Kernel {
             objects: Default::default(),
             breakpoints: Default::default(),
             threads: Default::default(),
+            irps: Default::default(),
+            drivers: Default::default(),
         };
         Kernel {
             m: Arc::new(Machine {

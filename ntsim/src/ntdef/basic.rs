@@ -142,3 +142,19 @@ pub type PKSEMAPHORE = *mut super::KSEMAPHORE;
 pub type PKTIMER = *mut super::KTIMER;
 /// Pointer to a KDPC.
 pub type PKDPC = *mut super::KDPC;
+/// Pointer to an IRP.
+pub type PIRP = *mut super::IRP;
+/// Pointer to a DEVICE_OBJECT.
+pub type PDEVICE_OBJECT = *mut super::DEVICE_OBJECT;
+/// Pointer to a DRIVER_OBJECT.
+pub type PDRIVER_OBJECT = *mut super::DRIVER_OBJECT;
+/// Pointer to a FILE_OBJECT.
+pub type PFILE_OBJECT = *mut super::FILE_OBJECT;
+/// Pointer to an IO_STACK_LOCATION.
+pub type PIO_STACK_LOCATION = *mut super::IO_STACK_LOCATION;
+/// Pointer to a UNICODE_STRING.
+pub type PUNICODE_STRING = *mut UNICODE_STRING;
+/// Pointer to an IO_CSQ.
+pub type PIO_CSQ = *mut super::IO_CSQ;
+/// Pointer to an IO_CSQ_IRP_CONTEXT.
+pub type PIO_CSQ_IRP_CONTEXT = *mut super::IO_CSQ_IRP_CONTEXT;

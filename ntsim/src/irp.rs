@@ -1,0 +1,310 @@
+//! IRPs: allocation, stack locations, and ntsim's per-IRP bookkeeping (spec A.2).
+//!
+//! An IRP is allocated as on Windows: the IRP followed by its stack locations, with
+//! `CurrentLocation = StackCount + 1` and `CurrentStackLocation` one past the last slot until
+//! the first `IoSetNextIrpStackLocation`. What the verifier needs to know about an IRP (whether
+//! it was completed, who may complete it, what happened to it) is in [`IrpTable`], keyed by the
+//! IRP's address, never in the IRP.
+
+use std::alloc::Layout;
+use std::collections::HashMap;
+
+use crate::machine::{Cx, World};
+use crate::ntdef::{
+    CCHAR, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, LIST_ENTRY, PIO_COMPLETION_ROUTINE, PIRP, PVOID,
+    SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, USHORT,
+};
+
+/// What the I/O manager does when an IRP it built finishes its stack walk (user-visible
+/// completion, spec A.6). Driver-allocated IRPs have none.
+pub(crate) type CompletionSink = fn(&mut World, usize);
+
+/// One event in an IRP's life, for verifier reports ("who did what, when").
+#[derive(Clone, Debug)]
+pub(crate) struct IrpEvent {
+    pub(crate) time: u64,
+    pub(crate) actor: String,
+    pub(crate) what: String,
+}
+
+/// ntsim's knowledge of one IRP.
+#[derive(Debug)]
+pub(crate) struct IrpState {
+    layout: Layout,
+    /// IoCompleteRequest has finished its stack walk on it.
+    pub(crate) completed: bool,
+    /// Freed with IoFreeIrp (the address is remembered to catch use after free).
+    pub(crate) freed: bool,
+    pub(crate) sink: Option<CompletionSink>,
+    pub(crate) history: Vec<IrpEvent>,
+}
+
+/// Every IRP the machine allocated and not yet forgot.
+#[derive(Debug, Default)]
+pub(crate) struct IrpTable {
+    pub(crate) irps: HashMap<usize, IrpState>,
+}
+
+impl World {
+    /// Appends an event to an IRP's history.
+    pub(crate) fn irp_event(&mut self, irp: usize, actor: crate::sched::ActorId, what: String) {
+        let time = self.clock.now();
+        let actor = self.who(actor);
+        if let Some(s) = self.irps.irps.get_mut(&irp) {
+            s.history.push(IrpEvent { time, actor, what });
+        }
+    }
+
+    /// The last few events of an IRP's history, formatted for a report's parties.
+    pub(crate) fn irp_history(&self, irp: usize) -> Vec<String> {
+        self.irps
+            .irps
+            .get(&irp)
+            .map(|s| {
+                let skip = s.history.len().saturating_sub(6);
+                s.history[skip..]
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{} at {} ms: {}",
+                            e.actor,
+                            e.time / crate::clock::TICKS_PER_MS,
+                            e.what
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Allocates and initializes an IRP with `stack_size` stack locations.
+    pub(crate) fn allocate_irp(&mut self, stack_size: CCHAR) -> PIRP {
+        let n = stack_size.max(1) as usize;
+        let size = size_of::<IRP>() + n * size_of::<IO_STACK_LOCATION>();
+        let layout = Layout::from_size_align(size, 16).expect("valid IRP size");
+        // SAFETY: the layout has non-zero size.
+        let p = unsafe { std::alloc::alloc_zeroed(layout) } as PIRP;
+        assert!(!p.is_null(), "host out of memory");
+        // SAFETY: `p` is fresh storage of `size` bytes.
+        unsafe { initialize_irp(p, size as USHORT, n as CCHAR) };
+        self.irps.irps.insert(
+            p as usize,
+            IrpState {
+                layout,
+                completed: false,
+                freed: false,
+                sink: None,
+                history: Vec::new(),
+            },
+        );
+        p
+    }
+
+    /// Whether `irp` is an IRP this machine allocated and has not freed.
+    pub(crate) fn irp_is_live(&self, irp: usize) -> bool {
+        self.irps.irps.get(&irp).is_some_and(|s| !s.freed)
+    }
+}
+
+/// IoInitializeIrp's work.
+///
+/// # Safety
+/// `irp` must be valid for `size` bytes of writes.
+unsafe fn initialize_irp(irp: PIRP, size: USHORT, stack_size: CCHAR) {
+    // SAFETY: the caller guarantees the storage; the stack locations follow the IRP.
+    unsafe {
+        std::ptr::write_bytes(irp.cast::<u8>(), 0, size as usize);
+        (*irp).Type = IO_TYPE_IRP as i16;
+        (*irp).Size = size;
+        (*irp).StackCount = stack_size;
+        (*irp).CurrentLocation = stack_size + 1;
+        let tle: *mut LIST_ENTRY = &raw mut (*irp).ThreadListEntry;
+        (*tle).Flink = tle;
+        (*tle).Blink = tle;
+        let first = irp.add(1).cast::<IO_STACK_LOCATION>();
+        IRP::current_stack_location_ptr(irp).write(first.add(stack_size as usize));
+    }
+}
+
+/// Allocates an IRP with `stack_size` stack locations.
+///
+/// IRQL: <= DISPATCH_LEVEL. Returns NULL on allocation failure.
+#[allow(non_snake_case)]
+pub fn IoAllocateIrp(stack_size: CCHAR, _charge_quota: u8) -> PIRP {
+    let cx = Cx::get();
+    cx.check_irql_at_most("IoAllocateIrp", crate::ntdef::DISPATCH_LEVEL);
+    let mut g = cx.lock();
+    let p = g.allocate_irp(stack_size);
+    g.irp_event(p as usize, cx.me, "allocated".into());
+    p
+}
+
+/// Re-initializes an IRP (its size and stack count as allocated).
+///
+/// IRQL: <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `irp` must be valid for `size` bytes and not in use.
+#[allow(non_snake_case)]
+pub unsafe fn IoInitializeIrp(irp: PIRP, size: USHORT, stack_size: CCHAR) {
+    // SAFETY: forwarded caller contract.
+    unsafe { initialize_irp(irp, size, stack_size) };
+    let cx = Cx::get();
+    if let Some(s) = cx.lock().irps.irps.get_mut(&(irp as usize)) {
+        s.completed = false;
+    }
+}
+
+/// Frees an IRP allocated with [`IoAllocateIrp`]. The address is remembered so that a later use
+/// is reported (rule C6).
+///
+/// IRQL: <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `irp` must come from IoAllocateIrp and nobody may use it afterwards.
+#[allow(non_snake_case)]
+pub unsafe fn IoFreeIrp(irp: PIRP) {
+    let cx = Cx::get();
+    let mut g = cx.lock();
+    let Some(s) = g.irps.irps.get_mut(&(irp as usize)) else {
+        let who = g.who(cx.me);
+        g.report(
+            crate::verifier::Rule::BadPool,
+            format!(
+                "IoFreeIrp({:#x}): not an IRP allocated by IoAllocateIrp",
+                irp as usize
+            ),
+            vec![who],
+        );
+        return;
+    };
+    if s.freed {
+        let who = g.who(cx.me);
+        g.report(
+            crate::verifier::Rule::BadPool,
+            format!("IoFreeIrp({:#x}): IRP freed twice", irp as usize),
+            vec![who],
+        );
+        return;
+    }
+    s.freed = true;
+    let layout = s.layout;
+    // Poison, then release the memory: the entry stays as a tombstone.
+    // SAFETY: the IRP was allocated by `allocate_irp` with `layout` and is freed once.
+    unsafe {
+        std::ptr::write_bytes(irp.cast::<u8>(), 0xDD, layout.size());
+        std::alloc::dealloc(irp.cast(), layout);
+    }
+}
+
+/// The current stack location (`Tail.Overlay.CurrentStackLocation`).
+///
+/// IRQL: any.
+///
+/// # Safety
+/// `irp` must be a live IRP.
+#[allow(non_snake_case)]
+pub unsafe fn IoGetCurrentIrpStackLocation(irp: PIRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: the caller guarantees `irp` is live.
+    unsafe { IRP::current_stack_location_ptr(irp).read() }
+}
+
+/// The next-lower stack location.
+///
+/// IRQL: any.
+///
+/// # Safety
+/// `irp` must be a live IRP with a next location.
+#[allow(non_snake_case)]
+pub unsafe fn IoGetNextIrpStackLocation(irp: PIRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: the caller guarantees the location exists.
+    unsafe { IoGetCurrentIrpStackLocation(irp).sub(1) }
+}
+
+/// Moves to the next-lower stack location.
+///
+/// IRQL: any.
+///
+/// # Safety
+/// `irp` must be a live IRP with a next location.
+#[allow(non_snake_case)]
+pub unsafe fn IoSetNextIrpStackLocation(irp: PIRP) {
+    // SAFETY: the caller guarantees the location exists.
+    unsafe {
+        (*irp).CurrentLocation -= 1;
+        let p = IRP::current_stack_location_ptr(irp);
+        p.write(p.read().sub(1));
+    }
+}
+
+/// Moves back to the next-higher stack location.
+///
+/// IRQL: any.
+///
+/// # Safety
+/// `irp` must be a live IRP.
+#[allow(non_snake_case)]
+pub unsafe fn IoSkipCurrentIrpStackLocation(irp: PIRP) {
+    // SAFETY: the caller guarantees `irp` is live; moving one past the top is allowed.
+    unsafe {
+        (*irp).CurrentLocation += 1;
+        let p = IRP::current_stack_location_ptr(irp);
+        p.write(p.read().add(1));
+    }
+}
+
+/// Sets SL_PENDING_RETURNED in the current stack location.
+///
+/// IRQL: any.
+///
+/// # Safety
+/// `irp` must be a live IRP with a current stack location.
+#[allow(non_snake_case)]
+pub unsafe fn IoMarkIrpPending(irp: PIRP) {
+    // SAFETY: the caller guarantees a current stack location.
+    unsafe { (*IoGetCurrentIrpStackLocation(irp)).Control |= SL_PENDING_RETURNED };
+    let cx = Cx::get();
+    let mut g = cx.lock();
+    g.irp_event(irp as usize, cx.me, "marked pending".into());
+    crate::cancel::check_mark_pending(&mut g, cx.me, irp as usize);
+}
+
+/// Sets a completion routine in the next-lower stack location.
+///
+/// IRQL: any.
+///
+/// # Safety
+/// `irp` must be a live IRP with a next location.
+#[allow(non_snake_case)]
+pub unsafe fn IoSetCompletionRoutine(
+    irp: PIRP,
+    routine: PIO_COMPLETION_ROUTINE,
+    context: PVOID,
+    on_success: u8,
+    on_error: u8,
+    on_cancel: u8,
+) {
+    // SAFETY: the caller guarantees the next location exists.
+    unsafe {
+        let sl = IoGetNextIrpStackLocation(irp);
+        (*sl).CompletionRoutine = routine;
+        (*sl).Context = context;
+        (*sl).Control = 0;
+        if on_success != 0 {
+            (*sl).Control |= SL_INVOKE_ON_SUCCESS;
+        }
+        if on_error != 0 {
+            (*sl).Control |= SL_INVOKE_ON_ERROR;
+        }
+        if on_cancel != 0 {
+            (*sl).Control |= SL_INVOKE_ON_CANCEL;
+        }
+    }
+}
+
+/// Attaches a completion sink (the I/O manager's user-visible completion) to an IRP.
+pub(crate) fn set_sink(g: &mut World, irp: usize, sink: CompletionSink) {
+    if let Some(s) = g.irps.irps.get_mut(&irp) {
+        s.sink = Some(sink);
+    }
+}
