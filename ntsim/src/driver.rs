@@ -135,6 +135,23 @@ impl World {
         // SAFETY: `dev` is a live device object of this table.
         let refs = unsafe { (*(dev as PDEVICE_OBJECT)).ReferenceCount };
         if info.deleted && refs <= 0 {
+            let size = info.storage.size();
+            if let Some(t) = self.timers.inserted_in(dev, size) {
+                self.report(
+                    Rule::FreeActiveTimer,
+                    format!("device object {dev:#x} freed while the timer at {t:#x} in its extension is inserted"),
+                    Vec::new(),
+                );
+                return;
+            }
+            if let Some(d) = self.active_dpc_in(dev, size) {
+                self.report(
+                    Rule::FreeActiveTimer,
+                    format!("device object {dev:#x} freed while the DPC at {d:#x} in its extension is queued or running"),
+                    Vec::new(),
+                );
+                return;
+            }
             let info = self.drivers.devices.remove(&dev).expect("present");
             self.objects.objects.remove(&dev);
             // SAFETY: allocated in IoCreateDevice with this layout; nothing references it.
@@ -189,7 +206,7 @@ pub fn load_driver(name: &str, entry: PDRIVER_INITIALIZE) -> Result<PDRIVER_OBJE
         );
     }
     // SAFETY: DriverEntry's contract: a fresh driver object and its registry path.
-    let status = call_checked(&cx, "DriverEntry", PASSIVE_LEVEL, || unsafe {
+    let status = call_driver_routine(&cx, p as usize, "DriverEntry", PASSIVE_LEVEL, || unsafe {
         entry(p, registry.as_ptr())
     });
     if !crate::ntdef::NT_SUCCESS(status) {
@@ -200,7 +217,33 @@ pub fn load_driver(name: &str, entry: PDRIVER_INITIALIZE) -> Result<PDRIVER_OBJE
         unsafe { std::alloc::dealloc(p.cast(), layout) };
         return Err(status);
     }
+    // The I/O manager readies the devices a legacy driver created in DriverEntry
+    // (IopReadyDeviceObjects): opens of a device still initializing fail.
+    // SAFETY: the driver's device list holds its live device objects.
+    unsafe {
+        let mut dev = (*p).DeviceObject;
+        while !dev.is_null() {
+            (*dev).Flags &= !DO_DEVICE_INITIALIZING;
+            dev = (*dev).NextDevice;
+        }
+    }
     Ok(p)
+}
+
+/// Calls a routine of `driver` (DriverEntry, a dispatch routine, DriverUnload) on the running
+/// actor: while it runs, what the actor allocates or creates is the driver's (for unload's
+/// checks), and the IRQL/lock/critical-region checks of [`call_checked`] apply.
+pub(crate) fn call_driver_routine<R>(
+    cx: &Cx,
+    driver: usize,
+    what: &str,
+    irql: u8,
+    f: impl FnOnce() -> R,
+) -> R {
+    cx.lock().push_driver(cx.me, driver);
+    let r = call_checked(cx, what, irql, f);
+    cx.lock().pop_driver(cx.me);
+    r
 }
 
 /// Calls a driver routine expected to run at `irql` and checks that it returns at the IRQL it
@@ -243,11 +286,17 @@ pub(crate) fn call_checked<R>(cx: &Cx, what: &str, irql: u8, f: impl FnOnce() ->
 /// The stack location must already be set up. Returns what the routine returned.
 pub(crate) fn call_dispatch(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     // SAFETY: `dev` is a live device object and `irp` a live IRP routed to it.
-    let (major, routine) = unsafe {
+    let (major, routine, drv, sl, location) = unsafe {
         let sl = crate::irp::IoGetCurrentIrpStackLocation(irp);
         let major = (*sl).MajorFunction;
         let drv = (*dev).DriverObject;
-        (major, (*drv).MajorFunction[major as usize])
+        (
+            major,
+            (*drv).MajorFunction[major as usize],
+            drv,
+            sl,
+            (*irp).CurrentLocation,
+        )
     };
     cx.point(Point::DispatchEntry, irp as usize);
     {
@@ -262,9 +311,15 @@ pub(crate) fn call_dispatch(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
         Some(f) => {
             // SAFETY: the driver registered `f` as its dispatch routine for this major
             // function; it is called at PASSIVE_LEVEL with its device and the IRP.
-            call_checked(cx, "dispatch routine", PASSIVE_LEVEL, || unsafe {
-                f(dev, irp)
-            })
+            let status = call_driver_routine(
+                cx,
+                drv as usize,
+                "dispatch routine",
+                PASSIVE_LEVEL,
+                || unsafe { f(dev, irp) },
+            );
+            crate::iomgr::check_dispatch_return(cx, irp, sl, location, status);
+            status
         }
         None => {
             // No routine: the I/O manager's default completes with STATUS_INVALID_DEVICE_REQUEST.
@@ -279,6 +334,35 @@ pub(crate) fn call_dispatch(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
     };
     cx.point(Point::DispatchExit, irp as usize);
     status
+}
+
+/// Sends `irp` to `dev`: moves to the next stack location (which the caller set up), sets its
+/// DeviceObject and calls the driver's dispatch routine for its major function, with the
+/// dispatch return-value checks of rule C7. Returns what the dispatch routine returned.
+///
+/// IRQL: <= DISPATCH_LEVEL (PASSIVE_LEVEL for the I/O manager's requests).
+///
+/// # Safety
+/// `dev` must be a live device object and `irp` a live IRP whose next stack location is set
+/// up for `dev`; the IRP belongs to `dev`'s driver from now on.
+#[allow(non_snake_case)]
+pub unsafe fn IofCallDriver(dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    let cx = Cx::get();
+    // SAFETY: the caller guarantees a next stack location.
+    unsafe { crate::irp::IoSetNextIrpStackLocation(irp) };
+    // SAFETY: the current stack location is now the one set up for `dev`.
+    unsafe { (*crate::irp::IoGetCurrentIrpStackLocation(irp)).DeviceObject = dev };
+    call_dispatch(&cx, dev, irp)
+}
+
+/// `IoCallDriver`.
+///
+/// # Safety
+/// As [`IofCallDriver`].
+#[allow(non_snake_case)]
+pub unsafe fn IoCallDriver(dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    // SAFETY: forwarded caller contract.
+    unsafe { IofCallDriver(dev, irp) }
 }
 
 /// Creates a device object with a `extension_size`-byte zeroed extension, linked into the

@@ -99,6 +99,7 @@ pub(crate) fn spawn_thread(
         }),
     );
     let obj = g.create_thread_object(id, process);
+    crate::iomgr::owner::thread_created(g, id, obj);
     (id, obj)
 }
 
