@@ -80,3 +80,8 @@ pub(crate) struct IoMgrTable {
     pub(crate) events: user_event::EventTable,
     pub(crate) remlocks: crate::remove_lock::RemoveLockTable,
 }
+
+/// The interrupt time now (virtual 100 ns units since boot), as eventctl timestamps lines.
+pub fn interrupt_time() -> u64 {
+    crate::machine::Cx::get().lock().clock.now()
+}

@@ -16,6 +16,8 @@ use super::raw::{Raw, new_event};
 /// ntsim's knowledge of one process.
 #[derive(Debug)]
 pub(crate) struct ProcessInfo {
+    /// For reports.
+    #[allow(dead_code)]
     pub(crate) name: String,
     /// The EPROCESS-shaped dispatcher object (signalled at exit). Kept for the machine's life.
     pub(crate) object: usize,
