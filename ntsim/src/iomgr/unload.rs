@@ -136,7 +136,9 @@ impl World {
     }
 
     /// What `driver` has left behind now.
-    pub(crate) fn collect_leaks(&self, driver: usize) -> LeakReport {
+    /// `known_devices`: devices the driver had before (deleted ones still count for pending
+    /// IRPs).
+    pub(crate) fn collect_leaks(&self, driver: usize, known_devices: &[usize]) -> LeakReport {
         let devices = self.driver_devices(driver);
         let pool = self.driver_pool(driver);
         let ranges: Vec<(usize, usize)> = devices
@@ -191,7 +193,8 @@ impl World {
                 });
             }
         }
-        let dev_set: Vec<usize> = devices.iter().map(|&(d, _)| d).collect();
+        let mut dev_set: Vec<usize> = devices.iter().map(|&(d, _)| d).collect();
+        dev_set.extend_from_slice(known_devices);
         for (&irp, s) in &self.irps.irps {
             if s.completed || s.freed {
                 continue;
@@ -239,7 +242,7 @@ impl World {
 /// What `driver` has left behind now (without unloading it): pool blocks, devices, links,
 /// unaccounted object references, pending IRPs, timers, DPCs and threads.
 pub fn driver_leaks(driver: PDRIVER_OBJECT) -> LeakReport {
-    Cx::get().lock().collect_leaks(driver as usize)
+    Cx::get().lock().collect_leaks(driver as usize, &[])
 }
 
 /// Unloads `driver` (NtUnloadDriver). New opens of its devices fail with
@@ -313,7 +316,11 @@ pub fn wait_for_unload(driver: PDRIVER_OBJECT) -> Option<LeakReport> {
 /// DriverUnload and the checks after it.
 fn run_unload(cx: &Cx, d: usize) -> LeakReport {
     let driver = d as PDRIVER_OBJECT;
-    cx.lock().iomgr.unloads.get_mut(&d).expect("requested").running = true;
+    let devices: Vec<usize> = {
+        let mut g = cx.lock();
+        g.iomgr.unloads.get_mut(&d).expect("requested").running = true;
+        g.driver_devices(d).iter().map(|&(dev, _)| dev).collect()
+    };
     // SAFETY: a loaded driver object.
     let routine = unsafe { (*driver).DriverUnload }.expect("checked at request");
     // SAFETY: DriverUnload's contract: its driver object, at PASSIVE_LEVEL, once.
@@ -321,7 +328,7 @@ fn run_unload(cx: &Cx, d: usize) -> LeakReport {
         routine(driver)
     });
     let mut g = cx.lock();
-    let report = g.collect_leaks(d);
+    let report = g.collect_leaks(d, &devices);
     let name = g.drivers.drivers[&d].name.clone();
     let who = g.who(cx.me);
     if !report.timers.is_empty() || !report.dpcs.is_empty() || !report.threads.is_empty() {
