@@ -33,6 +33,13 @@ pub(crate) struct RemoveLockTable {
     locks: HashMap<usize, LockState>,
 }
 
+impl RemoveLockTable {
+    /// Forgets the locks in `[start, start+len)` (the memory was freed and reused).
+    pub(crate) fn forget_range(&mut self, start: usize, len: usize) {
+        self.locks.retain(|&a, _| a < start || a >= start + len);
+    }
+}
+
 /// The real structure.
 ///
 /// # Safety
@@ -69,9 +76,12 @@ pub unsafe fn IoInitializeRemoveLockEx(
 ) {
     let cx = Cx::get();
     cx.check_irql_at_most("IoInitializeRemoveLock", PASSIVE_LEVEL);
+    // SAFETY: the caller guarantees a valid lock; read before it is overwritten.
+    let removed = unsafe { (*lock).Common.Removed } == 1;
     let again = {
         let mut g = cx.lock();
-        let waited = g
+        let waited = removed
+            && g
             .iomgr
             .remlocks
             .locks

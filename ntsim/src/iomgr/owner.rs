@@ -92,8 +92,10 @@ pub(crate) fn thread_created(g: &mut World, actor: ActorId, object: usize) {
     }
 }
 
-/// Hook of the pool allocator: a block allocated by the running actor.
-pub(crate) fn pool_allocated(g: &mut World, addr: usize, tag: u32) {
+/// Hook of the pool allocator: a block allocated by the running actor. (Memory reused by a new
+/// block also forgets the remove locks that lived there.)
+pub(crate) fn pool_allocated(g: &mut World, addr: usize, size: usize, tag: u32) {
+    g.iomgr.remlocks.forget_range(addr, size);
     let driver = g.sched.running.and_then(|a| g.current_driver(a));
     match driver {
         Some(d) => {
