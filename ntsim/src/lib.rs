@@ -37,6 +37,8 @@ pub mod thread;
 pub mod timer;
 pub mod verifier;
 pub mod wait;
+pub mod device_queue;
+pub mod startio;
 
 pub use machine::{Config, Kernel, Outcome};
 pub use verifier::{Report, Rule, Severity};
