@@ -119,8 +119,11 @@ unsafe fn startio_of(dev: PDEVICE_OBJECT) -> PDRIVER_STARTIO {
 }
 
 fn device_queue_of(dev: PDEVICE_OBJECT) -> *mut KDEVICE_QUEUE {
-    dev.wrapping_byte_add(std::mem::offset_of!(crate::ntdef::DEVICE_OBJECT, DeviceQueue))
-        .cast()
+    dev.wrapping_byte_add(std::mem::offset_of!(
+        crate::ntdef::DEVICE_OBJECT,
+        DeviceQueue
+    ))
+    .cast()
 }
 
 /// # Safety
@@ -220,7 +223,9 @@ fn call_startio(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) {
     cx.point(Point::StartIoEntry, irp as usize);
     // SAFETY: the driver registered `startio` as its StartIo routine; it is called as its
     // contract says: at DISPATCH_LEVEL with the device and the IRP now current on it.
-    call_checked(cx, "StartIo", DISPATCH_LEVEL, || unsafe { startio(dev, irp) });
+    call_checked(cx, "StartIo", DISPATCH_LEVEL, || unsafe {
+        startio(dev, irp)
+    });
     let mut g = cx.lock();
     let me = cx.me;
     let st = g.startio.dev(dev as usize);
@@ -301,7 +306,7 @@ fn start_next(dev: PDEVICE_OBJECT, cancelable: BOOLEAN, key: Option<ULONG>) {
     let cx = Cx::get();
     if key.is_some() {
         cx.check_irql_at_most("IoStartNextPacketByKey", DISPATCH_LEVEL);
-    } else if cx.irql() < DISPATCH_LEVEL {
+    } else {
         cx.check_irql_exactly("IoStartNextPacket", DISPATCH_LEVEL);
     }
     let routine = if key.is_some() {
@@ -379,8 +384,7 @@ pub unsafe fn IoStartPacket(
     let q = device_queue_of(dev);
     // SAFETY: the device's queue was initialized by IoCreateDevice; the IRP's device-queue
     // entry is free while the caller routes it.
-    let inserted =
-        unsafe { device_queue::insert(q, IRP::device_queue_entry_ptr(irp), key) };
+    let inserted = unsafe { device_queue::insert(q, IRP::device_queue_entry_ptr(irp), key) };
     if !inserted {
         // Step 4: the device was idle: this IRP is current and starts now.
         // SAFETY: `dev` is live.

@@ -9,16 +9,15 @@ use ntsim::{Config, Kernel, Rule};
 /// A queue and some entries in stable heap storage.
 struct Fixture {
     q: Box<KDEVICE_QUEUE>,
-    e: Vec<Box<KDEVICE_QUEUE_ENTRY>>,
+    /// Never grows after creation, so the entries' addresses are stable.
+    e: Vec<KDEVICE_QUEUE_ENTRY>,
 }
 
 impl Fixture {
     fn new(n: usize) -> Fixture {
         let mut f = Fixture {
             q: Box::new(KDEVICE_QUEUE::zeroed()),
-            e: (0..n)
-                .map(|_| Box::new(KDEVICE_QUEUE_ENTRY::zeroed()))
-                .collect(),
+            e: (0..n).map(|_| KDEVICE_QUEUE_ENTRY::zeroed()).collect(),
         };
         // SAFETY: the queue is writable heap storage.
         unsafe { KeInitializeDeviceQueue(f.q()) };
@@ -30,7 +29,7 @@ impl Fixture {
     }
 
     fn e(&mut self, i: usize) -> *mut KDEVICE_QUEUE_ENTRY {
-        &mut *self.e[i]
+        &mut self.e[i]
     }
 
     fn insert(&mut self, i: usize) -> u8 {
