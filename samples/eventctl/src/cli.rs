@@ -646,6 +646,37 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_scenario_has_the_promised_shape() {
+        use crate::script::{ActionKind, Due};
+        let script = parse(DEMO_SCRIPT).unwrap();
+        let irps: Vec<(u64, String, u64)> = script
+            .actions
+            .iter()
+            .filter_map(|a| match &a.kind {
+                ActionKind::Irp {
+                    handle,
+                    due: Due::Ms(ms),
+                    ..
+                } => Some((a.at_ms, handle.to_string(), *ms)),
+                _ => None,
+            })
+            .collect();
+        let dues: Vec<u64> = irps.iter().map(|i| i.2).collect();
+        assert_eq!(dues, [1000, 1000, 500]);
+        let mut handles: Vec<&str> = irps.iter().map(|i| i.1.as_str()).collect();
+        handles.dedup();
+        assert!(handles.len() >= 2);
+        let lines: Vec<String> = script
+            .actions
+            .iter()
+            .map(|a| format!("at {} {}", a.at_ms, a.kind))
+            .collect();
+        assert!(lines.contains(&"at 300 cancel r2".to_owned()));
+        assert!(lines.contains(&"at 250 event e1 h2 due=700".to_owned()));
+        assert!(lines.iter().any(|l| l.contains(" close ")));
+    }
+
+    #[test]
     fn every_shipped_scenario_parses() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
         let mut seen = 0;

@@ -76,6 +76,20 @@ pub enum Due {
     Raw100ns(i64),
 }
 
+/// The largest `due=<ms>`: its `DueTime` in 100 ns units still fits an `i64`.
+pub const MAX_DUE_MS: u64 = i64::MAX as u64 / 10_000;
+
+impl Due {
+    /// The `REGISTER_EVENT.DueTime` to send: `-(ms * 10_000)` (relative) for `due=<ms>`, the value
+    /// as given for `due100ns=<n>`. The parser keeps `ms` within [`MAX_DUE_MS`].
+    pub fn due_time_100ns(self) -> i64 {
+        match self {
+            Due::Ms(ms) => -(ms.min(MAX_DUE_MS) as i64 * 10_000),
+            Due::Raw100ns(n) => n,
+        }
+    }
+}
+
 /// What `badevent` passes as the event handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BadHandle {
@@ -523,7 +537,7 @@ fn parse_verb(line: usize, verb: &str, tokens: &[&str]) -> Result<ActionKind, Sc
         },
         "irp" => {
             let due = match (args.optional("due"), args.optional("due100ns")) {
-                (Some(ms), None) => Due::Ms(parse_u64(line, "due", ms)?),
+                (Some(ms), None) => Due::Ms(parse_due(line, ms)?),
                 (None, Some(n)) => Due::Raw100ns(parse_i64(line, "due100ns", n)?),
                 (Some(_), Some(_)) => {
                     return err(line, "`due=` and `due100ns=` exclude each other");
@@ -547,7 +561,7 @@ fn parse_verb(line: usize, verb: &str, tokens: &[&str]) -> Result<ActionKind, Sc
         "event" => ActionKind::Event {
             event: args.label(0),
             handle: args.label(1),
-            due_ms: parse_u64(line, "due", args.required("due")?)?,
+            due_ms: parse_due(line, args.required("due")?)?,
         },
         "badevent" => {
             let bad = match args.required("handle")? {
@@ -576,7 +590,7 @@ fn parse_verb(line: usize, verb: &str, tokens: &[&str]) -> Result<ActionKind, Sc
                 .transpose()?,
             due_ms: args
                 .optional("due")
-                .map(|v| parse_u64(line, "due", v))
+                .map(|v| parse_due(line, v))
                 .transpose()?,
         },
         "ioctl" => ActionKind::Ioctl {
@@ -614,6 +628,19 @@ fn parse_u64(line: usize, what: &str, text: &str) -> Result<u64, ScriptError> {
         }
     }
     bad_number(line, what, text, "a decimal number of milliseconds")
+}
+
+fn parse_due(line: usize, text: &str) -> Result<u64, ScriptError> {
+    let ms = parse_u64(line, "due", text)?;
+    if ms > MAX_DUE_MS {
+        return err(
+            line,
+            format!(
+                "due={ms} is too large: the most is {MAX_DUE_MS} ms (DueTime is an i64 of 100 ns)"
+            ),
+        );
+    }
+    Ok(ms)
 }
 
 fn parse_u32(line: usize, what: &str, text: &str) -> Result<u32, ScriptError> {
@@ -1113,6 +1140,30 @@ at 500 end
             2,
             "for code",
         );
+    }
+
+    #[test]
+    fn rejects_a_due_time_beyond_i64() {
+        let ok = format!("at 0 open h1\nat 0 irp r1 h1 due={MAX_DUE_MS}\nat 0 end\n");
+        let script = parse(&ok).unwrap();
+        let ActionKind::Irp { due, .. } = script.actions[1].kind else {
+            panic!("not an irp");
+        };
+        assert_eq!(due.due_time_100ns(), -(MAX_DUE_MS as i64) * 10_000);
+        let big = MAX_DUE_MS + 1;
+        for verb in [
+            format!("irp r1 h1 due={big}"),
+            format!("event e1 h1 due={big}"),
+            format!("raw r1 h1 len=24 due={big}"),
+        ] {
+            assert_error(
+                &format!("at 0 open h1\nat 0 {verb}\nat 0 end\n"),
+                2,
+                "is too large",
+            );
+        }
+        assert_eq!(Due::Ms(5).due_time_100ns(), -50_000);
+        assert_eq!(Due::Raw100ns(7).due_time_100ns(), 7);
     }
 
     #[test]

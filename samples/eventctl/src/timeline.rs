@@ -383,29 +383,36 @@ struct Scale {
 
 impl Scale {
     fn col(&self, t: u64) -> usize {
-        let last = (self.cols - 1) as u64;
-        let t = t.min(self.end_ms);
-        ((t * last + self.end_ms / 2) / self.end_ms) as usize
+        // u128: a script may run to u64::MAX milliseconds.
+        let last = (self.cols - 1) as u128;
+        let (t, end) = (t.min(self.end_ms) as u128, self.end_ms as u128);
+        ((t * last + end / 2) / end) as usize
     }
 
     /// Round tick times (1, 2, 2.5 or 5 times a power of ten) spaced so that their labels fit.
     fn ticks(&self) -> Vec<u64> {
-        let label = self.end_ms.to_string().len() as u64 + 2;
-        let mut step = 1;
-        'search: for power in 0..19 {
-            let base = 10u64.pow(power);
+        // u128 throughout: a script may run to u64::MAX milliseconds.
+        let end = u128::from(self.end_ms);
+        let label = self.end_ms.to_string().len() as u128 + 2;
+        let cols = (self.cols as u128).saturating_sub(1).max(1);
+        let mut step = end.max(1);
+        'search: for power in 0..20 {
+            let base = 10u128.pow(power);
             for m in [10, 20, 25, 50] {
-                step = base * m / 10;
-                if step == 0 || (m == 25 && base < 10) {
+                let candidate = base * m / 10;
+                if m == 25 && base < 10 {
                     continue;
                 }
                 // Columns per step >= label width.
-                if step * (self.cols as u64 - 1) >= label * self.end_ms {
+                if candidate * cols >= label * end {
+                    step = candidate;
                     break 'search;
                 }
             }
         }
-        (0..=self.end_ms / step).map(|i| i * step).collect()
+        (0..=end / step)
+            .filter_map(|i| u64::try_from(i * step).ok())
+            .collect()
     }
 }
 
@@ -416,6 +423,9 @@ fn draw_row(row: &Row, scale: &Scale) -> Vec<char> {
         Some((t, outcome)) => (scale.col(t), outcome.glyph()),
         None => (scale.cols - 1, '…'),
     };
+    // A backend reporting a completion before the submission is wrong, but the picture must not
+    // panic over it: such a bar is just its glyph.
+    let end = end.max(start);
     for cell in &mut cells[start..end] {
         *cell = '━';
     }
@@ -425,8 +435,8 @@ fn draw_row(row: &Row, scale: &Scale) -> Vec<char> {
             Some(t) => (scale.col(t), Some('◆')),
             None => (scale.col(ev.wait_until_ms), None),
         };
-        let stop = stop.clamp(end + 1, scale.cols - 1);
         if end + 1 < scale.cols {
+            let stop = stop.clamp(end + 1, scale.cols - 1);
             for cell in &mut cells[end + 1..stop] {
                 *cell = '┄';
             }
@@ -648,6 +658,63 @@ mod tests {
                 .any(|l| l.starts_with("  x h") && l.ends_with('!')),
             "{text}"
         );
+    }
+
+    #[test]
+    fn odd_backend_reports_do_not_panic() {
+        use crate::observation::NtStatus;
+        let script =
+            parse("at 0 open h\nat 500 irp r h due=1\nat 1000 event e h due=0\nat 1000 end\n")
+                .unwrap();
+        let result = RunResult {
+            observations: vec![
+                // Before its submission, at the very end, and a stranger.
+                Observation::Completed {
+                    t_ms: 100,
+                    req: "r".into(),
+                    status: NtStatus::SUCCESS,
+                    info: 0,
+                    pending: true,
+                },
+                Observation::Completed {
+                    t_ms: 1000,
+                    req: "e".into(),
+                    status: NtStatus::SUCCESS,
+                    info: 0,
+                    pending: false,
+                },
+                Observation::Signalled {
+                    t_ms: 1000,
+                    event: "e".into(),
+                },
+                Observation::Signalled {
+                    t_ms: 5000,
+                    event: "zz".into(),
+                },
+            ],
+            ..RunResult::default()
+        };
+        let lanes = [Lane {
+            device: "startio",
+            result: &result,
+        }];
+        let timeline = Timeline::build("t", &script, &lanes);
+        for width in [0, 40, 100] {
+            let _ = timeline.render_text(width);
+        }
+        let _ = timeline.render_svg();
+    }
+
+    #[test]
+    fn huge_times_do_not_overflow() {
+        let script = parse(&format!("at 0 open h\nat {} end\n", u64::MAX)).unwrap();
+        let result = RunResult::default();
+        let lanes = [Lane {
+            device: "startio",
+            result: &result,
+        }];
+        let text = Timeline::build("t", &script, &lanes).render_text(100);
+        assert!(text.lines().nth(1).unwrap().trim_start().starts_with('0'));
     }
 
     #[test]
