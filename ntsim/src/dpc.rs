@@ -21,8 +21,9 @@ use crate::verifier::Rule;
 pub(crate) struct DpcTable {
     /// Queued DPCs and their CPU.
     pub(crate) queued: HashMap<usize, usize>,
-    /// DPCs whose routine is running now (a DPC can run on two CPUs at once), with a count.
-    pub(crate) running: HashMap<usize, u32>,
+    /// DPCs whose routine is running now, with the actors running it (a DPC can run on two
+    /// CPUs at once).
+    pub(crate) running: HashMap<usize, Vec<ActorId>>,
     /// DPCs ever passed to KeSetTimer, and to KeInsertQueueDpc (rule C26).
     pub(crate) used_by_timer: HashSet<usize>,
     pub(crate) used_by_queue: HashSet<usize>,
@@ -58,18 +59,38 @@ impl World {
 
     /// Whether a DPC in `[start, start+len)` is queued or running (rules C24, C25).
     pub(crate) fn active_dpc_in(&self, start: usize, len: usize) -> Option<usize> {
-        self.dpcs
-            .queued
-            .keys()
-            .chain(self.dpcs.running.keys())
-            .copied()
-            .find(|&d| d >= start && d < start + len)
+        self.active_dpc_in_except(start, len, None)
     }
 
-    fn dpc_finished(&mut self, dpc: usize) {
-        if let Some(n) = self.dpcs.running.get_mut(&dpc) {
-            *n -= 1;
-            if *n == 0 {
+    /// As [`World::active_dpc_in`], not counting invocations run by `except` (a DPC routine
+    /// looking at its own memory).
+    pub(crate) fn active_dpc_in_except(
+        &self,
+        start: usize,
+        len: usize,
+        except: Option<ActorId>,
+    ) -> Option<usize> {
+        let inside = |d: usize| d >= start && d < start + len;
+        let queued = self.dpcs.queued.keys().copied().find(|&d| inside(d));
+        queued.or_else(|| {
+            self.dpcs
+                .running
+                .iter()
+                .find(|(d, by)| inside(**d) && by.iter().any(|&a| Some(a) != except))
+                .map(|(d, _)| *d)
+        })
+    }
+
+    fn dpc_started(&mut self, dpc: usize, by: ActorId) {
+        self.dpcs.running.entry(dpc).or_default().push(by);
+    }
+
+    fn dpc_finished(&mut self, dpc: usize, by: ActorId) {
+        if let Some(v) = self.dpcs.running.get_mut(&dpc) {
+            if let Some(i) = v.iter().position(|&a| a == by) {
+                v.swap_remove(i);
+            }
+            if v.is_empty() {
                 self.dpcs.running.remove(&dpc);
             }
         }
@@ -101,7 +122,7 @@ pub(crate) fn call_routine(cx: &Cx, dpc: usize) {
     };
     {
         let mut g = cx.lock();
-        *g.dpcs.running.entry(dpc).or_insert(0) += 1;
+        g.dpc_started(dpc, cx.me);
     }
     cx.point(Point::DpcStart, dpc);
     let apc_before = cx.lock().sched.actor(cx.me).apc_disable;
@@ -130,7 +151,7 @@ pub(crate) fn call_routine(cx: &Cx, dpc: usize) {
             vec![who],
         );
     }
-    g.dpc_finished(dpc);
+    g.dpc_finished(dpc, cx.me);
 }
 
 /// The interrupt actor runs a DPC taken from its queue.
@@ -152,26 +173,49 @@ pub(crate) fn run_queued(cx: &Cx, dpc: usize) {
 /// `dpc` must be valid for writes and not queued.
 #[allow(non_snake_case)]
 pub unsafe fn KeInitializeDpc(dpc: PKDPC, routine: PKDEFERRED_ROUTINE, context: PVOID) {
+    // Outside a machine (a layout test, say) there is no bookkeeping to update.
+    let Some(cx) = Cx::try_get() else {
+        assert!(!dpc.is_null(), "KeInitializeDpc(NULL): access violation");
+        // SAFETY: forwarded caller contract.
+        unsafe { init_fields(dpc, routine, context) };
+        return;
+    };
+    let mut g = cx.lock();
     if dpc.is_null() {
-        let cx = Cx::get();
-        let mut g = cx.lock();
         let who = g.who(cx.me);
         g.report(
-            Rule::FreeActiveTimer,
-            "KeInitializeDpc(NULL): access violation".to_string(),
+            Rule::BugCheck,
+            "KeInitializeDpc(NULL): access violation in kernel mode (KMODE_EXCEPTION_NOT_HANDLED)"
+                .to_string(),
             vec![who],
         );
-        drop(cx.reschedule(g));
+        drop(cx.stop_if_halted(g));
         return;
     }
+    // Initializing makes a new DPC: what the storage was used for before no longer counts for
+    // rule C26 (pool and stack memory get reused at the same addresses).
+    g.dpcs.used_by_timer.remove(&(dpc as usize));
+    g.dpcs.used_by_queue.remove(&(dpc as usize));
+    drop(g);
+    // SAFETY: forwarded caller contract.
+    unsafe { init_fields(dpc, routine, context) };
+}
+
+/// Writes a fresh KDPC (spec A.13: DpcObject, Medium importance, current CPU, not queued).
+///
+/// # Safety
+/// `dpc` must be valid for writes.
+unsafe fn init_fields(dpc: PKDPC, routine: PKDEFERRED_ROUTINE, context: PVOID) {
     // SAFETY: the caller guarantees `dpc` is writable; every field is plain data.
     unsafe {
-        dpc.write(std::mem::zeroed());
-        (*dpc).Type = DpcObject;
-        (*dpc).Importance = MediumImportance;
-        (*dpc).DeferredRoutine = routine;
-        (*dpc).DeferredContext = context;
-    }
+        dpc.write(KDPC {
+            Type: DpcObject,
+            Importance: MediumImportance,
+            DeferredRoutine: routine,
+            DeferredContext: context,
+            ..KDPC::zeroed()
+        })
+    };
 }
 
 /// Queues `dpc` on the current CPU; FALSE (0) if it was already queued (the new arguments are

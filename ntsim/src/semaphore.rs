@@ -55,6 +55,9 @@ pub unsafe fn KeReleaseSemaphore(
                 ),
                 vec![who],
             );
+            // The unhandled exception is a bugcheck: the caller never gets control back.
+            drop(cx.stop_if_halted(g));
+            return prev;
         }
     }
     drop(g);

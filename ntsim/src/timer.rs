@@ -174,6 +174,13 @@ pub unsafe fn KeInitializeTimer(timer: PKTIMER) {
 /// `timer` must be valid for writes and not inserted.
 #[allow(non_snake_case)]
 pub unsafe fn KeInitializeTimerEx(timer: PKTIMER, timer_type: TIMER_TYPE) {
+    // A new timer: whatever an earlier timer at this address left in the table (its memory
+    // reused) is forgotten, so a stale setting can neither fire nor count for rule C24.
+    if let Some(cx) = Cx::try_get() {
+        let mut g = cx.lock();
+        g.remove_timer(timer as usize);
+        g.timers.timers.remove(&(timer as usize));
+    }
     // SAFETY: the caller guarantees `timer` is writable; all fields are plain data.
     unsafe {
         timer.write(std::mem::zeroed());
