@@ -58,6 +58,10 @@ impl Clock {
         }
     }
 
+    #[allow(
+        dead_code,
+        reason = "for reports and the real-time paths of other modules"
+    )]
     pub(crate) fn mode(&self) -> TimeMode {
         self.mode
     }
@@ -82,7 +86,7 @@ impl Clock {
         if due < 0 {
             now.saturating_add(due.unsigned_abs())
         } else {
-            (due as u64).saturating_sub(BOOT_SYSTEM_TIME).max(0)
+            (due as u64).saturating_sub(BOOT_SYSTEM_TIME)
         }
     }
 

@@ -36,18 +36,21 @@ impl World {
     pub(crate) fn queue_dpc(&mut self, dpc: usize, cpu: usize, a1: PVOID, a2: PVOID) -> bool {
         let d = dpc as *mut KDPC;
         // SAFETY: `dpc` is a live, initialized KDPC passed to a kernel routine.
-        let (queued, importance) = unsafe { (!(*d).DpcData.is_null(), (*d).Importance) };
-        if queued {
+        let k = unsafe { d.read() };
+        if !k.DpcData.is_null() {
             return false;
         }
         // SAFETY: as above; the baton holder is the only writer.
         unsafe {
-            (*d).SystemArgument1 = a1;
-            (*d).SystemArgument2 = a2;
-            (*d).DpcData = (cpu + 1) as PVOID;
-        }
+            d.write(KDPC {
+                SystemArgument1: a1,
+                SystemArgument2: a2,
+                DpcData: (cpu + 1) as PVOID,
+                ..k
+            })
+        };
         let q = &mut self.cpus[cpu].dpc_queue;
-        if importance == HighImportance {
+        if k.Importance == HighImportance {
             q.push_front(dpc);
         } else {
             q.push_back(dpc);
@@ -58,6 +61,7 @@ impl World {
     }
 
     /// Whether a DPC in `[start, start+len)` is queued or running (rules C24, C25).
+    #[allow(dead_code, reason = "the unload checks (rule C25) use it")]
     pub(crate) fn active_dpc_in(&self, start: usize, len: usize) -> Option<usize> {
         self.active_dpc_in_except(start, len, None)
     }
@@ -107,19 +111,15 @@ impl World {
     }
 }
 
-/// Calls a DPC routine at DISPATCH_LEVEL on the running (interrupt) actor and checks that it
-/// returns at DISPATCH_LEVEL (rule C21).
-pub(crate) fn call_routine(cx: &Cx, dpc: usize) {
+/// Calls a DPC routine with `a1`/`a2` at DISPATCH_LEVEL on the running (interrupt) actor and
+/// checks that it returns at DISPATCH_LEVEL (rule C21). The arguments are parameters, not read
+/// from the KDPC here: a timer's direct call (spec A.12.3) passes the expiry time without
+/// touching the KDPC, which may be queued with arguments of its own (rule C26's case).
+pub(crate) fn call_routine(cx: &Cx, dpc: usize, a1: PVOID, a2: PVOID) {
     let d = dpc as *mut KDPC;
     // SAFETY: `dpc` is a live, initialized KDPC.
-    let (routine, context, a1, a2) = unsafe {
-        (
-            (*d).DeferredRoutine,
-            (*d).DeferredContext,
-            (*d).SystemArgument1,
-            (*d).SystemArgument2,
-        )
-    };
+    let k = unsafe { d.read() };
+    let (routine, context) = (k.DeferredRoutine, k.DeferredContext);
     {
         let mut g = cx.lock();
         g.dpc_started(dpc, cx.me);
@@ -156,13 +156,18 @@ pub(crate) fn call_routine(cx: &Cx, dpc: usize) {
 
 /// The interrupt actor runs a DPC taken from its queue.
 pub(crate) fn run_queued(cx: &Cx, dpc: usize) {
-    {
+    let d = dpc as *mut KDPC;
+    let k = {
         let mut g = cx.lock();
         g.dpcs.queued.remove(&dpc);
-        // SAFETY: `dpc` is a live KDPC; DpcData is cleared before the routine runs (spec A.13).
-        unsafe { (*(dpc as *mut KDPC)).DpcData = std::ptr::null_mut() };
-    }
-    call_routine(cx, dpc);
+        // SAFETY: `dpc` is a live KDPC (rule C24 guards its memory while queued).
+        let k = unsafe { d.read() };
+        // SAFETY: as above; DpcData is cleared before the routine runs (spec A.13), so the
+        // routine may queue its DPC again.
+        unsafe { (*d).DpcData = std::ptr::null_mut() };
+        k
+    };
+    call_routine(cx, dpc, k.SystemArgument1, k.SystemArgument2);
 }
 
 /// Initializes a DPC with its routine and context (Importance Medium, current CPU).

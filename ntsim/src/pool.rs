@@ -24,6 +24,7 @@ const UNINITIALIZED_FILL: u8 = 0xA5;
 #[derive(Debug, Clone)]
 pub(crate) struct Alloc {
     pub(crate) size: usize,
+    #[allow(dead_code, reason = "shown by leak reports")]
     pub(crate) tag: u32,
 }
 

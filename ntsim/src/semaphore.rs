@@ -14,9 +14,10 @@ use crate::verifier::Rule;
 pub unsafe fn KeInitializeSemaphore(sem: PKSEMAPHORE, count: LONG, limit: LONG) {
     // SAFETY: the caller guarantees `sem` is writable; the header is at offset 0.
     unsafe {
-        crate::object::init_header(sem.cast(), SemaphoreObject, size_of::<KSEMAPHORE>(), count);
-        (*sem).Limit = limit;
-    }
+        crate::object::init_header(sem.cast(), SemaphoreObject, size_of::<KSEMAPHORE>(), count)
+    };
+    // SAFETY: as above.
+    unsafe { (*sem).Limit = limit };
 }
 
 /// Adds `adjustment` to the count and satisfies waits; returns the previous count. Exceeding

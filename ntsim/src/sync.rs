@@ -12,6 +12,7 @@ mod imp {
     pub use std::thread;
 
     /// Waits on `cv` for at most `dur` (real time), returning the guard.
+    #[allow(dead_code, reason = "for real-time waits on host conditions")]
     pub fn wait_timeout<'a, T>(
         cv: &Condvar,
         guard: MutexGuard<'a, T>,

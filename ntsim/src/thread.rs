@@ -44,6 +44,7 @@ impl ThreadTable {
     }
 
     /// Threads still alive (for unload and leak checks).
+    #[allow(dead_code, reason = "the unload checks (rule C25) use it")]
     pub(crate) fn actors(&self) -> impl Iterator<Item = (&ActorId, &ThreadInfo)> {
         self.by_actor.iter()
     }
@@ -103,7 +104,10 @@ pub(crate) fn spawn_thread_on(
     cpu: usize,
     body: Box<dyn FnOnce() + Send>,
 ) -> (ActorId, usize) {
-    assert!(cpu < g.cpus.len(), "CPU {cpu} does not exist on this machine");
+    assert!(
+        cpu < g.cpus.len(),
+        "CPU {cpu} does not exist on this machine"
+    );
     g.threads.created += 1;
     let kind = if process == SYSTEM_PROCESS {
         ActorKind::SystemThread
@@ -302,7 +306,10 @@ impl SystemThread {
         name: &str,
         body: F,
     ) -> SystemThread {
-        assert_ne!(process, SYSTEM_PROCESS, "a user thread belongs to a user process");
+        assert_ne!(
+            process, SYSTEM_PROCESS,
+            "a user thread belongs to a user process"
+        );
         Self::start(name, process, None, Box::new(body))
     }
 

@@ -145,6 +145,10 @@ impl World {
     }
 
     /// Whether `actor` is blocked in a wait that includes `obj`.
+    #[allow(
+        dead_code,
+        reason = "for checks that need to know who waits on an object"
+    )]
     pub(crate) fn is_waiting_on(&self, actor: ActorId, obj: usize) -> bool {
         self.waits
             .blocks
@@ -288,7 +292,7 @@ pub unsafe fn KeWaitForSingleObject(
 /// # Safety
 /// `objects` must point to `count` pointers to live dispatcher objects; `timeout` is NULL or
 /// points to a LARGE_INTEGER.
-#[allow(non_snake_case)]
+#[allow(non_snake_case, clippy::too_many_arguments)] // the export's own signature
 pub unsafe fn KeWaitForMultipleObjects(
     count: u32,
     objects: *const PVOID,

@@ -35,7 +35,10 @@ fn virtual_time_jumps_to_deadlines_and_is_exact() {
     });
     assert_eq!(out.time, 3_600 * 1_000 * MS);
     assert_eq!(out.expect_clean(), 3_600 * 1_000 * MS);
-    assert!(start.elapsed() < Duration::from_secs(60), "an hour of virtual time is instant");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "an hour of virtual time is instant"
+    );
 }
 
 #[test]
@@ -53,7 +56,10 @@ fn real_time_delay_really_waits() {
     let host = start.elapsed();
     let emulated = out.expect_clean();
     assert!(emulated >= 20 * MS, "interrupt time moved {emulated}");
-    assert!(host >= Duration::from_millis(20), "host time moved {host:?}");
+    assert!(
+        host >= Duration::from_millis(20),
+        "host time moved {host:?}"
+    );
 }
 
 #[test]
@@ -111,8 +117,14 @@ fn explores(policy: impl Fn(u64) -> Policy) {
         traces.insert(first.0);
         completions.insert(first.1);
     }
-    assert!(traces.len() >= 2, "different seeds interleave differently: {traces:?}");
-    assert!(completions.len() >= 2, "either racer can finish first: {completions:?}");
+    assert!(
+        traces.len() >= 2,
+        "different seeds interleave differently: {traces:?}"
+    );
+    assert!(
+        completions.len() >= 2,
+        "either racer can finish first: {completions:?}"
+    );
 }
 
 #[test]
@@ -145,7 +157,10 @@ fn thread_parked_at_spin_lock_acquire_lets_another_thread_run() {
         });
         let hit = bp.wait_hit();
         assert_eq!((hit.actor, hit.object), (parked.actor(), l.addr()));
-        assert!(matches!(actor_status(parked.actor()), Status::Parked { .. }));
+        assert!(matches!(
+            actor_status(parked.actor()),
+            Status::Parked { .. }
+        ));
         // SAFETY: leaked lock word.
         assert_eq!(unsafe { *l.get() }, 0, "parked before the acquire attempt");
         // Meanwhile another thread runs to completion, and time goes on.

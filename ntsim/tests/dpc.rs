@@ -48,7 +48,10 @@ fn dpc_routine_runs_at_dispatch_with_context_and_arguments_already_unlinked() {
         assert_eq!(c[0].dpc, d.addr());
         assert_eq!(c[0].irql, DISPATCH_LEVEL);
         assert_eq!((c[0].a1, c[0].a2), (0x11, 0x22));
-        assert!(!c[0].queued_while_running, "DpcData is cleared before the routine runs");
+        assert!(
+            !c[0].queued_while_running,
+            "DpcData is cleared before the routine runs"
+        );
         // SAFETY: leaked DPC; its fields are intact after the call.
         let k = unsafe { *d.get() };
         assert_eq!(k.DeferredContext, log.pv());
@@ -65,8 +68,7 @@ fn second_insert_while_queued_returns_false_and_ignores_its_arguments() {
         let d = logging_dpc(log);
         let old = KfRaiseIrql(DISPATCH_LEVEL);
         assert_eq!(insert(d, 1, 2), 1);
-        // SAFETY: leaked DPC.
-        assert!(!unsafe { (*d.get()).DpcData }.is_null());
+        assert!(dpc_queued(d));
         assert_eq!(insert(d, 3, 4), 0);
         assert!(calls(log).is_empty());
         KeLowerIrql(old);
@@ -104,8 +106,7 @@ fn remove_queue_dpc_false_when_not_queued_true_when_it_removed_one_that_never_ru
         let old = KfRaiseIrql(HIGH_LEVEL);
         assert_eq!(insert(d, 0, 0), 1);
         assert_eq!(remove(d), 1, "removal is legal at HIGH_LEVEL");
-        // SAFETY: leaked DPC.
-        assert!(unsafe { (*d.get()).DpcData }.is_null());
+        assert!(!dpc_queued(d));
         assert_eq!(remove(d), 0, "already removed");
         KeLowerIrql(old);
         assert!(calls(log).is_empty(), "a removed DPC never runs");
@@ -138,10 +139,9 @@ fn high_importance_dpc_goes_to_the_front_of_the_queue() {
 unsafe extern "system" fn requeue_self(d: *mut KDPC, ctx: PVOID, a1: PVOID, _a2: PVOID) {
     let count = ctx as *mut u32;
     // SAFETY: the context is a leaked counter; only DPCs of this test touch it.
-    let n = unsafe {
-        *count += 1;
-        *count
-    };
+    let n = unsafe { &mut *count };
+    *n += 1;
+    let n = *n;
     if n < 3 {
         // SAFETY: `d` is the running DPC; it was unlinked before the call, so it can re-queue.
         let again = unsafe { KeInsertQueueDpc(d, a1, std::ptr::null_mut()) };

@@ -2,8 +2,8 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use ntsim::event::*;
 use ntsim::irql::{KeGetCurrentIrql, KeLowerIrql, KfRaiseIrql};
@@ -214,7 +214,11 @@ fn synchronization_event_set_without_waiters_stays_set_until_one_wait() {
         let e = event(SynchronizationEvent, false);
         set(e);
         assert_eq!(wait(e, Some(0)), STATUS_SUCCESS);
-        assert_eq!(wait(e, Some(0)), STATUS_TIMEOUT, "auto-reset by the first wait");
+        assert_eq!(
+            wait(e, Some(0)),
+            STATUS_TIMEOUT,
+            "auto-reset by the first wait"
+        );
     });
     out.expect_clean();
 }

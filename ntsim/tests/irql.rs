@@ -19,7 +19,11 @@ fn raise_returns_the_previous_irql_and_lower_restores_it() {
         unsafe { KeRaiseIrql(HIGH_LEVEL, &mut old) };
         assert_eq!(old, DISPATCH_LEVEL);
         assert_eq!(KeGetCurrentIrql(), HIGH_LEVEL);
-        assert_eq!(KfRaiseIrql(HIGH_LEVEL), HIGH_LEVEL, "raising to the same level is legal");
+        assert_eq!(
+            KfRaiseIrql(HIGH_LEVEL),
+            HIGH_LEVEL,
+            "raising to the same level is legal"
+        );
         KeLowerIrql(DISPATCH_LEVEL);
         KeLowerIrql(PASSIVE_LEVEL);
         KeGetCurrentIrql()

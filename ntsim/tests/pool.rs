@@ -2,12 +2,12 @@
 
 mod support;
 
+use ntsim::Rule;
 use ntsim::dpc::{KeInitializeDpc, KeInsertQueueDpc};
 use ntsim::irql::{KeLowerIrql, KfRaiseIrql};
 use ntsim::ntdef::*;
 use ntsim::pool::*;
 use ntsim::timer::{KeCancelTimer, KeInitializeTimer, KeSetTimer};
-use ntsim::Rule;
 use support::*;
 
 const TAG: u32 = u32::from_le_bytes(*b"Test");
@@ -30,9 +30,15 @@ fn allocate_pool2_zeroes_unless_asked_not_to() {
         assert_eq!(z as usize % 16, 0, "16-byte aligned");
         assert!(bytes(z, 64).iter().all(|&b| b == 0));
         let u = ExAllocatePool2(POOL_FLAG_NON_PAGED | POOL_FLAG_UNINITIALIZED, 64, TAG);
-        assert!(bytes(u, 64).iter().any(|&b| b != 0), "uninitialized is not zeroed");
+        assert!(
+            bytes(u, 64).iter().any(|&b| b != 0),
+            "uninitialized is not zeroed"
+        );
         let w = ExAllocatePoolWithTag(NonPagedPoolNx, 64, TAG);
-        assert!(bytes(w, 64).iter().any(|&b| b != 0), "ExAllocatePoolWithTag does not zero");
+        assert!(
+            bytes(w, 64).iter().any(|&b| b != 0),
+            "ExAllocatePoolWithTag does not zero"
+        );
         assert_eq!(pool_usage(), (3, 192));
         free(z);
         free(u);
@@ -91,14 +97,24 @@ struct Ctx {
     dpc: KDPC,
 }
 
+fn timer_in(c: *mut Ctx) -> *mut KTIMER {
+    c.cast::<u8>()
+        .wrapping_add(std::mem::offset_of!(Ctx, timer))
+        .cast()
+}
+
+fn dpc_in(c: *mut Ctx) -> *mut KDPC {
+    c.cast::<u8>()
+        .wrapping_add(std::mem::offset_of!(Ctx, dpc))
+        .cast()
+}
+
 fn pool_ctx() -> *mut Ctx {
     let p = ExAllocatePool2(POOL_FLAG_NON_PAGED, size_of::<Ctx>(), TAG).cast::<Ctx>();
     // SAFETY: a fresh, zeroed block of the right size.
-    unsafe {
-        KeInitializeTimer(&raw mut (*p).timer);
-    }
+    unsafe { KeInitializeTimer(timer_in(p)) };
     // SAFETY: as above.
-    unsafe { KeInitializeDpc(&raw mut (*p).dpc, Some(log_dpc), Log::new().pv()) };
+    unsafe { KeInitializeDpc(dpc_in(p), Some(log_dpc), Log::new().pv()) };
     p
 }
 
@@ -107,7 +123,7 @@ fn freeing_memory_with_an_inserted_timer_is_fatal() {
     let out = run(|| {
         let c = pool_ctx();
         // SAFETY: the timer and DPC live in the block.
-        unsafe { KeSetTimer(&raw mut (*c).timer, -(10 * MS as i64), &raw mut (*c).dpc) };
+        unsafe { KeSetTimer(timer_in(c), -(10 * MS as i64), dpc_in(c)) };
         free(c.cast());
         unreachable!("TIMER_OR_DPC_INVALID");
     });
@@ -119,9 +135,9 @@ fn freeing_memory_after_cancelling_its_timer_is_clean() {
     let out = run(|| {
         let c = pool_ctx();
         // SAFETY: the timer and DPC live in the block.
-        unsafe { KeSetTimer(&raw mut (*c).timer, -(10 * MS as i64), &raw mut (*c).dpc) };
+        unsafe { KeSetTimer(timer_in(c), -(10 * MS as i64), dpc_in(c)) };
         // SAFETY: as above.
-        assert_eq!(unsafe { KeCancelTimer(&raw mut (*c).timer) }, 1);
+        assert_eq!(unsafe { KeCancelTimer(timer_in(c)) }, 1);
         free(c.cast());
     });
     out.expect_clean();
@@ -133,7 +149,7 @@ fn freeing_memory_with_a_queued_dpc_is_fatal() {
         let c = pool_ctx();
         KfRaiseIrql(DISPATCH_LEVEL);
         // SAFETY: the DPC lives in the block.
-        unsafe { KeInsertQueueDpc(&raw mut (*c).dpc, std::ptr::null_mut(), std::ptr::null_mut()) };
+        unsafe { KeInsertQueueDpc(dpc_in(c), std::ptr::null_mut(), std::ptr::null_mut()) };
         free(c.cast());
         unreachable!("TIMER_OR_DPC_INVALID");
     });
@@ -146,7 +162,7 @@ fn freeing_memory_after_its_dpc_ran_is_clean() {
         let c = pool_ctx();
         let old = KfRaiseIrql(DISPATCH_LEVEL);
         // SAFETY: the DPC lives in the block.
-        unsafe { KeInsertQueueDpc(&raw mut (*c).dpc, std::ptr::null_mut(), std::ptr::null_mut()) };
+        unsafe { KeInsertQueueDpc(dpc_in(c), std::ptr::null_mut(), std::ptr::null_mut()) };
         KeLowerIrql(old);
         free(c.cast());
     });

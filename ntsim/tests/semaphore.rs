@@ -146,13 +146,7 @@ fn release_with_wait_true_followed_by_a_wait_on_a_thread_is_clean() {
         // The very next call waits on the thread object, as the cancel sample's Unload does.
         // SAFETY: the thread object stays referenced by `t`.
         let status = unsafe {
-            ntsim::wait::KeWaitForSingleObject(
-                t.object(),
-                0,
-                KernelMode,
-                0,
-                std::ptr::null_mut(),
-            )
+            ntsim::wait::KeWaitForSingleObject(t.object(), 0, KernelMode, 0, std::ptr::null_mut())
         };
         assert_eq!(status, STATUS_SUCCESS);
         KeGetCurrentIrql()

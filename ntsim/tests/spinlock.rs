@@ -320,8 +320,16 @@ fn opposite_lock_orders_on_two_cpus_deadlock() {
     let out = abba(true);
     let stop = out.stop.expect("stop");
     assert_eq!(stop.rule, Rule::Deadlock);
-    assert!(stop.parties.iter().any(|p| p.contains("t1") && p.contains("Spinning")));
-    assert!(stop.parties.iter().any(|p| p.contains("t2") && p.contains("Spinning")));
+    assert!(
+        stop.parties
+            .iter()
+            .any(|p| p.contains("t1") && p.contains("Spinning"))
+    );
+    assert!(
+        stop.parties
+            .iter()
+            .any(|p| p.contains("t2") && p.contains("Spinning"))
+    );
 }
 
 #[test]

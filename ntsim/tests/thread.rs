@@ -51,7 +51,14 @@ fn reference_thread(h: HANDLE) -> (NTSTATUS, PVOID) {
     let mut obj: PVOID = std::ptr::null_mut();
     // SAFETY: `obj` is writable.
     let s = unsafe {
-        ObReferenceObjectByHandle(h, SYNCHRONIZE, PsThreadType(), KernelMode, &mut obj, std::ptr::null_mut())
+        ObReferenceObjectByHandle(
+            h,
+            SYNCHRONIZE,
+            PsThreadType(),
+            KernelMode,
+            &mut obj,
+            std::ptr::null_mut(),
+        )
     };
     (s, obj)
 }
@@ -66,17 +73,26 @@ fn create_reference_close_wait_and_dereference_a_system_thread() {
         assert_eq!(s, STATUS_SUCCESS);
         assert_eq!(ZwClose(h), STATUS_SUCCESS);
         assert_eq!(wait(P::from_pv(thread), None), STATUS_SUCCESS);
-        // SAFETY: the thread object is referenced.
-        assert_eq!(unsafe { (*thread.cast::<DISPATCHER_HEADER>()).Type }, ThreadObject);
+        // SAFETY: the thread object is referenced; it begins with its dispatcher header.
+        let header = unsafe { *thread.cast::<DISPATCHER_HEADER>() };
+        assert_eq!(header.Type, ThreadObject);
         // SAFETY: leaked Seen.
         let seen = unsafe { &*seen.get() };
         assert_eq!(seen.irql.load(Ordering::SeqCst), u32::from(PASSIVE_LEVEL));
         assert_eq!(seen.context_ok.load(Ordering::SeqCst), 1);
-        assert_eq!(*seen.thread.lock().unwrap(), thread as usize, "PsGetCurrentThread");
+        assert_eq!(
+            *seen.thread.lock().unwrap(),
+            thread as usize,
+            "PsGetCurrentThread"
+        );
         assert_eq!(object_reference_count(thread), Some(1), "only ours is left");
         // SAFETY: we hold the reference ObReferenceObjectByHandle gave us.
         unsafe { ObDereferenceObject(thread) };
-        assert_eq!(object_reference_count(thread), None, "deleted with its last reference");
+        assert_eq!(
+            object_reference_count(thread),
+            None,
+            "deleted with its last reference"
+        );
     });
     assert_eq!(out.time, 5 * MS);
     out.expect_clean();
@@ -90,7 +106,14 @@ fn thread_handle_with_the_wrong_object_type_is_refused() {
         let mut obj: PVOID = std::ptr::null_mut();
         // SAFETY: `obj` is writable.
         let s = unsafe {
-            ObReferenceObjectByHandle(h, 0, ExEventObjectType(), KernelMode, &mut obj, std::ptr::null_mut())
+            ObReferenceObjectByHandle(
+                h,
+                0,
+                ExEventObjectType(),
+                KernelMode,
+                &mut obj,
+                std::ptr::null_mut(),
+            )
         };
         let (_, thread) = reference_thread(h);
         ZwClose(h);
@@ -122,7 +145,11 @@ fn terminate_system_thread_ends_the_thread_and_signals_its_object() {
         // SAFETY: leaked counter.
         unsafe { &*after.get() }.load(Ordering::SeqCst)
     });
-    assert_eq!(out.expect_clean(), 0, "nothing runs after PsTerminateSystemThread");
+    assert_eq!(
+        out.expect_clean(),
+        0,
+        "nothing runs after PsTerminateSystemThread"
+    );
 }
 
 #[test]

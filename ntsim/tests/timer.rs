@@ -43,8 +43,16 @@ fn initialize_timer_at_every_irql_up_to_high() {
                 assert_eq!(k.Header.Type, object);
                 assert_eq!(k.Header.Size as usize, size_of::<KTIMER>() / 4);
                 assert_eq!(k.Header.SignalState, 0);
-                let head = &raw const (*unsafe { &*t.get() }).Header.WaitListHead;
-                assert_eq!(k.Header.WaitListHead.Flink as *const _, head, "empty wait list");
+                let head = t
+                    .get()
+                    .cast::<u8>()
+                    .wrapping_add(std::mem::offset_of!(DISPATCHER_HEADER, WaitListHead))
+                    .cast::<LIST_ENTRY>()
+                    .cast_const();
+                assert_eq!(
+                    k.Header.WaitListHead.Flink as *const _, head,
+                    "empty wait list"
+                );
                 assert_eq!(k.Header.WaitListHead.Blink as *const _, head);
                 assert_eq!((k.DueTime, k.Period), (0, 0));
                 assert!(k.Dpc.is_null());
@@ -60,10 +68,18 @@ fn set_timer_returns_true_iff_the_timer_was_already_set() {
     let out = run(|| {
         let t = timer(NotificationTimer);
         assert_eq!(set(t, -10 * MS as i64, None), 0);
-        assert_eq!(set(t, -10 * MS as i64, None), 1, "re-setting cancels the pending expiry");
+        assert_eq!(
+            set(t, -10 * MS as i64, None),
+            1,
+            "re-setting cancels the pending expiry"
+        );
         sleep(20 * MS);
         assert_eq!(state(t), 1);
-        assert_eq!(set(t, -10 * MS as i64, None), 0, "it fired: not set any more");
+        assert_eq!(
+            set(t, -10 * MS as i64, None),
+            0,
+            "it fired: not set any more"
+        );
         assert_eq!(state(t), 0, "setting resets the signal state");
         cancel(t);
     });
@@ -97,10 +113,18 @@ fn cancel_after_expiry_returns_false_and_keeps_the_signal() {
         sleep(11 * MS);
         let c = calls(log);
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].time, 10 * MS, "expiry at the due time exactly (virtual time)");
+        assert_eq!(
+            c[0].time,
+            10 * MS,
+            "expiry at the due time exactly (virtual time)"
+        );
         assert_eq!(c[0].irql, DISPATCH_LEVEL);
         let system = (c[0].a1 as u64) | ((c[0].a2 as u64) << 32);
-        assert_eq!(system, BOOT_SYSTEM_TIME + 10 * MS, "arguments carry the system time");
+        assert_eq!(
+            system,
+            BOOT_SYSTEM_TIME + 10 * MS,
+            "arguments carry the system time"
+        );
         assert_eq!(cancel(t), 0);
         assert_eq!(state(t), 1, "KeCancelTimer never changes the signal state");
     });
@@ -116,9 +140,11 @@ fn zero_due_time_signals_at_once_and_queues_the_dpc() {
         let old = KfRaiseIrql(DISPATCH_LEVEL);
         assert_eq!(set(t, 0, Some(d)), 0);
         assert_eq!(state(t), 1);
-        // SAFETY: leaked DPC.
-        assert!(!unsafe { (*d.get()).DpcData }.is_null(), "queued, not called directly");
-        assert!(calls(log).is_empty(), "runs once the CPU drops below DISPATCH_LEVEL");
+        assert!(dpc_queued(d), "queued, not called directly");
+        assert!(
+            calls(log).is_empty(),
+            "runs once the CPU drops below DISPATCH_LEVEL"
+        );
         assert_eq!(cancel(t), 0, "not inserted");
         KeLowerIrql(old);
         assert_eq!(calls(log).len(), 1);

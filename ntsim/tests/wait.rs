@@ -2,6 +2,7 @@
 
 mod support;
 
+use ntsim::Rule;
 use ntsim::clock::BOOT_SYSTEM_TIME;
 use ntsim::event::KeSetEvent;
 use ntsim::irql::{KeLowerIrql, KfRaiseIrql};
@@ -9,7 +10,6 @@ use ntsim::ntdef::*;
 use ntsim::spinlock::{KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock};
 use ntsim::thread::SystemThread;
 use ntsim::wait::*;
-use ntsim::Rule;
 use support::*;
 
 fn wait_multiple(objs: &[PVOID], wait_type: u32, timeout: Option<i64>) -> NTSTATUS {
@@ -57,8 +57,7 @@ fn wait_any_returns_wait_0_plus_the_index_of_the_first_signalled_object() {
         });
         let s = wait_multiple(&fobjs, WaitAny, None);
         t.join();
-        // SAFETY: leaked event.
-        assert_eq!(unsafe { (*f2.get()).Header.SignalState }, 0, "consumed by the wait");
+        assert_eq!(signal_state(f2), 0, "consumed by the wait");
         s
     });
     assert_eq!(out.time, 5 * MS);
@@ -72,16 +71,14 @@ fn wait_all_returns_when_every_object_is_signalled_and_consumes_them_together() 
         let notif = event(NotificationEvent, false);
         let objs = [sync.pv(), notif.pv()];
         assert_eq!(wait_multiple(&objs, WaitAll, Some(0)), STATUS_TIMEOUT);
-        // SAFETY: leaked event.
-        assert_eq!(unsafe { (*sync.get()).Header.SignalState }, 1, "nothing consumed");
+        assert_eq!(signal_state(sync), 1, "nothing consumed");
         let t = SystemThread::spawn("setter", move || {
             sleep(3 * MS);
             set(notif);
         });
         assert_eq!(wait_multiple(&objs, WaitAll, None), STATUS_SUCCESS);
         t.join();
-        // SAFETY: leaked events.
-        unsafe { ((*sync.get()).Header.SignalState, (*notif.get()).Header.SignalState) }
+        (signal_state(sync), signal_state(notif))
     });
     assert_eq!(out.time, 3 * MS);
     assert_eq!(out.expect_clean(), (0, 1));
@@ -96,7 +93,10 @@ fn relative_and_absolute_timeouts_expire_exactly() {
         let absolute = (BOOT_SYSTEM_TIME + 20 * MS) as i64;
         assert_eq!(wait(e, Some(absolute)), STATUS_TIMEOUT);
         let objs = [e.pv()];
-        assert_eq!(wait_multiple(&objs, WaitAny, Some(-(MS as i64))), STATUS_TIMEOUT);
+        assert_eq!(
+            wait_multiple(&objs, WaitAny, Some(-(MS as i64))),
+            STATUS_TIMEOUT
+        );
     });
     assert_eq!(out.time, 21 * MS);
     out.expect_clean();

@@ -69,6 +69,7 @@ impl Chooser {
         }
     }
 
+    #[allow(dead_code, reason = "for reports of exploration runs")]
     pub(crate) fn policy(&self) -> &Policy {
         &self.policy
     }

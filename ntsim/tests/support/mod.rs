@@ -180,3 +180,15 @@ impl P<core::ffi::c_void> {
         P(p)
     }
 }
+
+/// The `DISPATCHER_HEADER.SignalState` of a dispatcher object.
+pub fn signal_state<T>(obj: P<T>) -> i32 {
+    // SAFETY: every dispatcher object begins with its header; the object is leaked.
+    unsafe { (*obj.get().cast::<DISPATCHER_HEADER>()).SignalState }
+}
+
+/// Whether a DPC is queued (`DpcData` non-NULL).
+pub fn dpc_queued(d: P<KDPC>) -> bool {
+    // SAFETY: the DPC is leaked.
+    !unsafe { (*d.get()).DpcData }.is_null()
+}
