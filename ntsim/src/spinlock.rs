@@ -11,7 +11,7 @@ use crate::breakpoint::Point;
 use crate::machine::{Cx, World};
 use crate::ntdef::{DISPATCH_LEVEL, KIRQL, KSPIN_LOCK};
 use crate::sched::{ActorId, Status};
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::word_atomic::{AtomicUsize, Ordering};
 use crate::verifier::Rule;
 
 /// What kind of lock an acquire is for; decides fairness and which checks apply.

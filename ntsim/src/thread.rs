@@ -248,6 +248,7 @@ pub fn KeGetCurrentThread() -> *mut ETHREAD {
 #[allow(non_snake_case)]
 pub fn KeEnterCriticalRegion() {
     let cx = Cx::get();
+    cx.check_irql_at_most("KeEnterCriticalRegion", crate::ntdef::APC_LEVEL);
     cx.lock().sched.actor_mut(cx.me).apc_disable += 1;
 }
 
@@ -257,6 +258,7 @@ pub fn KeEnterCriticalRegion() {
 #[allow(non_snake_case)]
 pub fn KeLeaveCriticalRegion() {
     let cx = Cx::get();
+    cx.check_irql_at_most("KeLeaveCriticalRegion", crate::ntdef::APC_LEVEL);
     let mut g = cx.lock();
     let a = g.sched.actor_mut(cx.me);
     a.apc_disable -= 1;
@@ -271,8 +273,9 @@ pub fn KeLeaveCriticalRegion() {
     }
 }
 
-/// A system thread running a Rust closure: the convenient form of [`PsCreateSystemThread`] for
-/// tests and host-side glue.
+/// A thread running a Rust closure: the convenient form of [`PsCreateSystemThread`] for tests
+/// and host-side glue. Usually a system thread; [`SystemThread::spawn_user`] makes a thread of a
+/// user process instead. Holds a reference to the thread object until dropped.
 #[derive(Debug)]
 pub struct SystemThread {
     object: usize,
