@@ -58,14 +58,6 @@ impl Clock {
         }
     }
 
-    #[allow(
-        dead_code,
-        reason = "for reports and the real-time paths of other modules"
-    )]
-    pub(crate) fn mode(&self) -> TimeMode {
-        self.mode
-    }
-
     /// Interrupt time now.
     pub(crate) fn now(&self) -> u64 {
         match self.mode {

@@ -168,7 +168,7 @@ fn initializing_a_null_dpc_faults() {
         unsafe { KeInitializeDpc(std::ptr::null_mut(), Some(log_dpc), std::ptr::null_mut()) };
         unreachable!("the machine stops at the fault");
     });
-    assert!(out.stop.expect("fatal stop").is_fatal());
+    assert_eq!(out.stop.expect("fatal stop").rule, Rule::BugCheck);
     assert!(out.value.is_none());
 }
 
