@@ -139,8 +139,10 @@ fn report_with_irp(g: &mut World, me: ActorId, rule: Rule, irp: usize, message: 
 }
 
 /// Entry checks of every IoCsq* routine: rule C19 (IRQL), C31 (re-entry from a callback of the
-/// same queue: a self-deadlock on its lock, fatal) and, for an IRP argument, C6. Returns false
-/// if the machine halted (the caller then never runs again; its return value is moot).
+/// same queue: a self-deadlock on its lock, fatal) and, for an IRP argument, C6 (a completed
+/// or freed IRP, or one already queued). Returns false if the call must not go on: the machine
+/// halted (the caller never runs again), or the IRP is completed (ntsim then refuses the call
+/// rather than write past its stack array; an insert returns STATUS_UNSUCCESSFUL).
 fn enter(cx: &Cx, routine: &str, csq: PIO_CSQ, irp: PIRP) -> bool {
     cx.check_irql_at_most(routine, DISPATCH_LEVEL);
     let mut g = cx.lock();

@@ -170,7 +170,9 @@ impl World {
     }
 
     /// Rule C6: `routine` is about to use `irp` after it was completed or freed. Returns false
-    /// if the IRP's memory is gone (the caller must not touch it; the machine has halted).
+    /// if so: the caller must then not touch the IRP (a completed IRP's current stack location
+    /// points past its stack array; a freed one is gone, which is fatal) and should pass a
+    /// switch point (`cx.reschedule`), which parks it if the machine halted.
     pub(crate) fn check_irp_usable(&mut self, me: ActorId, irp: usize, routine: &str) -> bool {
         let Some(s) = self.irps.irps.get(&irp) else {
             return true;
@@ -193,10 +195,10 @@ impl World {
         }
         self.report(
             crate::verifier::Rule::UseAfterHandoff,
-            format!("{routine} on IRP {irp:#x} after it was completed"),
+            format!("{routine} on IRP {irp:#x} after it was completed (ntsim skips the call)"),
             parties,
         );
-        true
+        false
     }
 }
 
