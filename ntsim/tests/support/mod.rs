@@ -38,7 +38,7 @@ impl Irp {
         self.0 as usize
     }
 
-    fn get(self) -> &'static IRP {
+    pub fn get(self) -> &'static IRP {
         // SAFETY: tests only use an `Irp` while its memory is allocated (see the type doc).
         unsafe { &*self.0 }
     }
