@@ -20,6 +20,7 @@ pub mod clock;
 pub mod complete;
 mod complete_checks;
 mod cpu;
+pub mod csq;
 pub mod dpc;
 pub mod driver;
 pub mod event;
@@ -37,7 +38,6 @@ pub mod thread;
 pub mod timer;
 pub mod verifier;
 pub mod wait;
-pub mod csq;
 
 pub use machine::{Config, Kernel, Outcome};
 pub use verifier::{Report, Rule, Severity};

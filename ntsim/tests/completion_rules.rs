@@ -143,7 +143,11 @@ struct Seen {
     keep: AtomicU32,
 }
 
-unsafe extern "system" fn on_complete(_dev: *mut DEVICE_OBJECT, irp: *mut IRP, ctx: PVOID) -> NTSTATUS {
+unsafe extern "system" fn on_complete(
+    _dev: *mut DEVICE_OBJECT,
+    irp: *mut IRP,
+    ctx: PVOID,
+) -> NTSTATUS {
     // SAFETY: the context is the test's `Seen`, alive until the IRP is freed.
     let seen = unsafe { &*ctx.cast::<Seen>() };
     let irp = Irp(irp);
@@ -202,7 +206,14 @@ fn invoke_on_success_runs_on_success_only() {
         let seen = Seen::default();
         two_level(&seen, (true, false, false), false, false, STATUS_SUCCESS).free();
         assert_eq!(seen.calls.load(Ordering::SeqCst), 1);
-        two_level(&seen, (true, false, false), false, false, STATUS_UNSUCCESSFUL).free();
+        two_level(
+            &seen,
+            (true, false, false),
+            false,
+            false,
+            STATUS_UNSUCCESSFUL,
+        )
+        .free();
         assert_eq!(seen.calls.load(Ordering::SeqCst), 1);
     });
     out.expect_clean();
@@ -214,7 +225,14 @@ fn invoke_on_error_runs_on_error_only() {
         let seen = Seen::default();
         two_level(&seen, (false, true, false), false, false, STATUS_SUCCESS).free();
         assert_eq!(seen.calls.load(Ordering::SeqCst), 0);
-        two_level(&seen, (false, true, false), false, false, STATUS_UNSUCCESSFUL).free();
+        two_level(
+            &seen,
+            (false, true, false),
+            false,
+            false,
+            STATUS_UNSUCCESSFUL,
+        )
+        .free();
         assert_eq!(seen.calls.load(Ordering::SeqCst), 1);
     });
     out.expect_clean();

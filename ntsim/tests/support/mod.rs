@@ -198,7 +198,12 @@ pub mod list {
 
     fn write(e: *mut LIST_ENTRY, flink: *mut LIST_ENTRY, blink: *mut LIST_ENTRY) {
         // SAFETY: callers pass entries of live lists, accessed under the queue lock.
-        unsafe { e.write(LIST_ENTRY { Flink: flink, Blink: blink }) };
+        unsafe {
+            e.write(LIST_ENTRY {
+                Flink: flink,
+                Blink: blink,
+            })
+        };
     }
 
     pub fn flink(e: *mut LIST_ENTRY) -> *mut LIST_ENTRY {
