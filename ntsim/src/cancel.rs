@@ -146,7 +146,10 @@ pub unsafe fn IoSetCancelRoutine(irp: PIRP, routine: PDRIVER_CANCEL) -> PDRIVER_
     {
         let mut g = cx.lock();
         let what = match (routine.is_some(), old.is_some()) {
-            (true, _) => "IoSetCancelRoutine(routine)".to_string(),
+            (true, _) => {
+                crate::startio::note_cancel_routine(&mut g, irp as usize);
+                "IoSetCancelRoutine(routine)".to_string()
+            }
             (false, true) => "IoSetCancelRoutine(NULL) took the cancel routine: owner".to_string(),
             (false, false) => "IoSetCancelRoutine(NULL) found none".to_string(),
         };

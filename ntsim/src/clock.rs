@@ -58,10 +58,6 @@ impl Clock {
         }
     }
 
-    pub(crate) fn mode(&self) -> TimeMode {
-        self.mode
-    }
-
     /// Interrupt time now.
     pub(crate) fn now(&self) -> u64 {
         match self.mode {
@@ -82,7 +78,7 @@ impl Clock {
         if due < 0 {
             now.saturating_add(due.unsigned_abs())
         } else {
-            (due as u64).saturating_sub(BOOT_SYSTEM_TIME).max(0)
+            (due as u64).saturating_sub(BOOT_SYSTEM_TIME)
         }
     }
 

@@ -91,6 +91,7 @@ pub(crate) struct World {
     pub(crate) irps: crate::irp::IrpTable,
     pub(crate) drivers: crate::driver::DriverTable,
     pub(crate) csq: crate::csq::CsqTable,
+    pub(crate) startio: crate::startio::StartIoTable,
 }
 
 impl World {
@@ -266,6 +267,7 @@ impl Kernel {
             irps: Default::default(),
             drivers: Default::default(),
             csq: Default::default(),
+            startio: Default::default(),
         };
         Kernel {
             m: Arc::new(Machine {

@@ -10,17 +10,6 @@ mod imp {
     pub use std::sync::atomic;
     pub use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub use std::thread;
-
-    /// Waits on `cv` for at most `dur` (real time), returning the guard.
-    pub fn wait_timeout<'a, T>(
-        cv: &Condvar,
-        guard: MutexGuard<'a, T>,
-        dur: std::time::Duration,
-    ) -> MutexGuard<'a, T> {
-        cv.wait_timeout(guard, dur)
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-    }
 }
 
 #[cfg(feature = "shuttle")]
@@ -28,16 +17,6 @@ mod imp {
     pub use shuttle::sync::atomic;
     pub use shuttle::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub use shuttle::thread;
-
-    /// Under shuttle there is no real time: a timed wait is a plain wait, which shuttle may
-    /// wake spuriously; callers re-check their condition.
-    pub fn wait_timeout<'a, T>(
-        cv: &Condvar,
-        guard: MutexGuard<'a, T>,
-        _dur: std::time::Duration,
-    ) -> MutexGuard<'a, T> {
-        cv.wait(guard).unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 pub(crate) use imp::*;
