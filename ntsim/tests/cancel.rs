@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use ntsim::breakpoint::{Breakpoint, Filter, Point};
 use ntsim::irp::designate_canceller;
@@ -334,5 +334,47 @@ fn a_cancelled_irp_cancelled_again_is_not_cancelable() {
         irp.complete(STATUS_CANCELLED);
         irp.free();
     });
+    out.expect_clean();
+}
+
+// ---- rule C11 --------------------------------------------------------------------------------
+
+// One lock word per test: tests run in parallel, each on its own machine.
+static WRONG_ORDER_LOCK: AtomicUsize = AtomicUsize::new(0);
+static RIGHT_ORDER_LOCK: AtomicUsize = AtomicUsize::new(0);
+
+fn lock_and_unlock(lock: &'static AtomicUsize) {
+    let mut irql = 0;
+    // SAFETY: a KSPIN_LOCK is a pointer-sized word, initialized (0) and used by one machine.
+    unsafe { KeAcquireSpinLock(lock.as_ptr(), &mut irql) };
+    // SAFETY: held since the line above.
+    unsafe { KeReleaseSpinLock(lock.as_ptr(), irql) };
+}
+
+unsafe extern "system" fn cancel_locks_queue_first(_dev: *mut DEVICE_OBJECT, irp: *mut IRP) {
+    // Deliberately wrong: the driver lock under the cancel lock.
+    lock_and_unlock(&WRONG_ORDER_LOCK);
+    IoReleaseCancelSpinLock(cancel_irql(irp));
+    Irp(irp).complete(STATUS_CANCELLED);
+}
+
+unsafe extern "system" fn cancel_releases_then_locks_queue(
+    _dev: *mut DEVICE_OBJECT,
+    irp: *mut IRP,
+) {
+    IoReleaseCancelSpinLock(cancel_irql(irp));
+    lock_and_unlock(&RIGHT_ORDER_LOCK);
+    Irp(irp).complete(STATUS_CANCELLED);
+}
+
+#[test]
+fn cancel_routine_taking_a_driver_lock_under_the_cancel_lock_is_reported() {
+    let out = machine().run(|| cancel_with(Some(cancel_locks_queue_first), false));
+    assert_eq!(out.reports_of(Rule::CancelLockOrder).len(), 1);
+}
+
+#[test]
+fn cancel_routine_releasing_the_cancel_lock_before_the_driver_lock_is_clean() {
+    let out = machine().run(|| cancel_with(Some(cancel_releases_then_locks_queue), false));
     out.expect_clean();
 }
