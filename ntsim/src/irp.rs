@@ -456,6 +456,7 @@ pub unsafe fn IoSetCompletionRoutine(
 }
 
 /// Attaches a completion sink (the I/O manager's user-visible completion) to an IRP.
+#[allow(dead_code)] // for the I/O manager front end, which builds user IRPs
 pub(crate) fn set_sink(g: &mut World, irp: usize, sink: CompletionSink) {
     if let Some(s) = g.irps.irps.get_mut(&irp) {
         s.sink = Some(sink);
