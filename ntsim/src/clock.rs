@@ -153,3 +153,24 @@ impl crate::machine::World {
         true
     }
 }
+
+/// Interrupt time: 100 ns units since the machine booted (virtual or real, per [`TimeMode`]).
+///
+/// IRQL: any.
+#[allow(non_snake_case)]
+pub fn KeQueryInterruptTime() -> u64 {
+    crate::machine::Cx::get().lock().clock.now()
+}
+
+/// System time: 100 ns units since 1601-01-01 (UTC), [`BOOT_SYSTEM_TIME`] at boot.
+///
+/// IRQL: any.
+///
+/// # Safety
+/// `time` must be valid for a write.
+#[allow(non_snake_case)]
+pub unsafe fn KeQuerySystemTime(time: *mut crate::ntdef::LARGE_INTEGER) {
+    let now = crate::machine::Cx::get().lock().clock.system_time();
+    // SAFETY: the caller guarantees `time` is writable.
+    unsafe { time.write(now as i64) };
+}

@@ -1,10 +1,11 @@
 //! IoSetCancelRoutine / IoCancelIrp (spec A.3–A.5), the ReactOS-derived IoCancel test (spec E),
 //! and a wrong and a right driver fragment for rules C5, C6, C8, C9, C10 and C12.
 
-mod support;
+mod irp_support;
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
+use irp_support::{Irp, cancel_and_complete, cancel_and_keep};
 use ntsim::breakpoint::{Breakpoint, Filter, Point};
 use ntsim::irp::designate_canceller;
 use ntsim::irql::{KeLowerIrql, KeRaiseIrqlToDpcLevel};
@@ -12,7 +13,6 @@ use ntsim::ntdef::*;
 use ntsim::spinlock::{IoReleaseCancelSpinLock, KeAcquireSpinLock, KeReleaseSpinLock};
 use ntsim::thread::SystemThread;
 use ntsim::{Config, Kernel, Rule};
-use support::{Irp, cancel_and_complete, cancel_and_keep};
 
 fn machine() -> Kernel {
     Kernel::new(Config::default())

@@ -1,15 +1,15 @@
 //! IoCompleteRequest (spec A.7): rules C1–C4 with a wrong and a right fragment each, completion
 //! routines (SL_INVOKE_ON_*, STATUS_MORE_PROCESSING_REQUIRED) and PendingReturned propagation.
 
-mod support;
+mod irp_support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use irp_support::{Irp, cancel_and_complete};
 use ntsim::irql::{KeLowerIrql, KfRaiseIrql};
 use ntsim::ntdef::*;
 use ntsim::spinlock::{KeAcquireSpinLock, KeReleaseSpinLock};
 use ntsim::{Config, Kernel, Rule, Severity};
-use support::{Irp, cancel_and_complete};
 
 fn machine() -> Kernel {
     Kernel::new(Config::default())

@@ -2,14 +2,14 @@
 //! D-18 and A.9.5 case 3 forced with breakpoints, the ReactOS-derived IoCsq test (spec E), and
 //! one wrong and one right driver fragment for each CSQ rule (C5, C6, C8, C13, C30–C33).
 
-mod support;
+mod irp_support;
 
+use irp_support::{Irp, Q, bug, context, ctx_ptr};
 use ntsim::breakpoint::{Breakpoint, Filter, Point};
 use ntsim::irp::designate_canceller;
 use ntsim::ntdef::*;
 use ntsim::thread::SystemThread;
 use ntsim::{Config, Kernel, Rule};
-use support::{Irp, Q, bug, context, ctx_ptr};
 
 fn machine(cpus: usize) -> Kernel {
     Kernel::new(Config {

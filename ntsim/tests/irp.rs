@@ -1,11 +1,11 @@
 //! IRP allocation and stack locations: the ReactOS-derived IoIrp field checks (spec E, A.2) and
 //! the misuse of freed IRPs.
 
-mod support;
+mod irp_support;
 
+use irp_support::Irp;
 use ntsim::ntdef::*;
 use ntsim::{Config, Kernel, Rule};
-use support::Irp;
 
 fn machine() -> Kernel {
     Kernel::new(Config::default())
