@@ -175,3 +175,26 @@ fn thread_parked_at_spin_lock_acquire_lets_another_thread_run() {
     assert_eq!(out.time, 5 * MS);
     out.expect_clean();
 }
+
+/// A finished run leaves no idle interrupt thread behind, so thousands of runs in one process
+/// (eventctl's random-script comparison) do not accumulate OS threads.
+#[test]
+fn finished_runs_release_their_interrupt_threads() {
+    fn threads() -> usize {
+        std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+    }
+    let before = threads();
+    for _ in 0..50 {
+        ntsim::Kernel::new(ntsim::Config::default())
+            .run(|| ())
+            .expect_clean();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let after = threads();
+    // Other tests of this binary may run concurrently: allow for their threads, but not for
+    // 50 runs x 3 parked actors.
+    assert!(
+        after < before + 40,
+        "threads before {before}, after {after}"
+    );
+}

@@ -256,6 +256,30 @@ impl Cx {
         }
     }
 
+    /// An interrupt actor with no work waits for some. Returns `None` when the run is over, so
+    /// that its OS thread can end instead of staying parked.
+    pub(crate) fn idle<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, World>,
+    ) -> Option<MutexGuard<'a, World>> {
+        g.sched.actor_mut(self.me).status = Status::Idle;
+        let next = g.choose_next(self.me);
+        if next == Some(self.me) {
+            return Some(g);
+        }
+        g.sched.running = next;
+        self.m.baton.notify_all();
+        loop {
+            if g.shut_down {
+                return None;
+            }
+            if g.sched.running == Some(self.me) && g.halted.is_none() {
+                return Some(g);
+            }
+            g = crate::sync::wait(&self.m.baton, g);
+        }
+    }
+
     /// Leaves the machine for good: marks the actor finished and passes the baton on.
     pub(crate) fn exit_actor(&self) {
         let mut g = self.lock();
