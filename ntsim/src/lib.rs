@@ -20,6 +20,7 @@ pub mod clock;
 pub mod complete;
 mod complete_checks;
 mod cpu;
+pub mod csq;
 pub mod device_queue;
 pub mod dpc;
 pub mod driver;

@@ -92,6 +92,7 @@ pub(crate) struct World {
     pub(crate) threads: crate::thread::ThreadTable,
     pub(crate) irps: crate::irp::IrpTable,
     pub(crate) drivers: crate::driver::DriverTable,
+    pub(crate) csq: crate::csq::CsqTable,
     pub(crate) startio: crate::startio::StartIoTable,
 }
 
@@ -281,6 +282,7 @@ impl Kernel {
             threads: Default::default(),
             irps: Default::default(),
             drivers: Default::default(),
+            csq: Default::default(),
             startio: Default::default(),
         };
         Kernel {
