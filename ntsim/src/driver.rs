@@ -8,11 +8,10 @@ use crate::breakpoint::Point;
 use crate::machine::{Cx, World};
 use crate::ntdef::{
     DEVICE_OBJECT, DISPATCH_LEVEL, DO_DEVICE_INITIALIZING, DRIVER_EXTENSION, DRIVER_OBJECT,
-    DeviceQueueObject, IO_TYPE_DEVICE, IO_TYPE_DRIVER, KDEVICE_QUEUE, LIST_ENTRY, NTSTATUS,
-    PASSIVE_LEVEL, PDEVICE_OBJECT, PDRIVER_INITIALIZE, PDRIVER_OBJECT, PIRP, PUNICODE_STRING,
-    PVOID, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST,
-    STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS,
-    SynchronizationEvent, ULONG, UNICODE_STRING,
+    IO_TYPE_DEVICE, IO_TYPE_DRIVER, NTSTATUS, PASSIVE_LEVEL, PDEVICE_OBJECT, PDRIVER_INITIALIZE,
+    PDRIVER_OBJECT, PIRP, PUNICODE_STRING, PVOID, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_INVALID_DEVICE_REQUEST, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_SUCCESS, SynchronizationEvent, ULONG, UNICODE_STRING,
 };
 use crate::object::ObjectKind;
 use crate::verifier::Rule;
@@ -479,7 +478,7 @@ unsafe fn create_device(
         };
         (*dev).DeviceType = device_type;
         (*dev).StackSize = 1;
-        init_device_queue(&raw mut (*dev).DeviceQueue);
+        crate::device_queue::init(&raw mut (*dev).DeviceQueue);
         crate::event::init_event_object(
             (&raw mut (*dev).DeviceLock).cast(),
             SynchronizationEvent,
@@ -504,23 +503,6 @@ unsafe fn create_device(
     // SAFETY: the caller guarantees `device` is writable.
     unsafe { device.write(dev) };
     STATUS_SUCCESS
-}
-
-/// KeInitializeDeviceQueue's work: empty, not busy.
-///
-/// # Safety
-/// `q` must be valid for writes.
-pub(crate) unsafe fn init_device_queue(q: *mut KDEVICE_QUEUE) {
-    // SAFETY: the caller guarantees `q` is writable.
-    unsafe {
-        (*q).Type = i16::from(DeviceQueueObject);
-        (*q).Size = size_of::<KDEVICE_QUEUE>() as i16;
-        let head: *mut LIST_ENTRY = &raw mut (*q).DeviceListHead;
-        (*head).Flink = head;
-        (*head).Blink = head;
-        (*q).Lock = 0;
-        (*q).Busy = 0;
-    }
 }
 
 /// Deletes a device object: unlinks it from its driver and its name; the memory goes when the
