@@ -81,12 +81,11 @@ pub unsafe fn IoInitializeRemoveLockEx(
     let again = {
         let mut g = cx.lock();
         let waited = removed
-            && g
-            .iomgr
-            .remlocks
-            .locks
-            .get(&(lock as usize))
-            .is_some_and(|s| s.waited);
+            && g.iomgr
+                .remlocks
+                .locks
+                .get(&(lock as usize))
+                .is_some_and(|s| s.waited);
         g.iomgr
             .remlocks
             .locks
@@ -297,13 +296,7 @@ pub unsafe fn IoReleaseRemoveLockAndWaitEx(
         let ev = &raw mut l.Common.RemoveEvent as usize;
         // SAFETY: the remove event is a live synchronization event of the lock.
         unsafe {
-            crate::wait::KeWaitForSingleObject(
-                ev as PVOID,
-                0,
-                KernelMode,
-                0,
-                std::ptr::null_mut(),
-            )
+            crate::wait::KeWaitForSingleObject(ev as PVOID, 0, KernelMode, 0, std::ptr::null_mut())
         };
     }
 }

@@ -65,8 +65,12 @@ fn close_cancels_that_handles_requests_only() {
         .join();
         let log = &state(dev).log;
         let f1 = log[0].2;
-        let close1 = log.iter().position(|&(m, _, f)| m == IRP_MJ_CLOSE && f == f1);
-        let cleanup1 = log.iter().position(|&(m, _, f)| m == IRP_MJ_CLEANUP && f == f1);
+        let close1 = log
+            .iter()
+            .position(|&(m, _, f)| m == IRP_MJ_CLOSE && f == f1);
+        let cleanup1 = log
+            .iter()
+            .position(|&(m, _, f)| m == IRP_MJ_CLEANUP && f == f1);
         assert!(cleanup1 < close1);
         assert_eq!(device_refs(dev), 0);
     });
@@ -98,7 +102,10 @@ fn close_irp_follows_the_last_request() {
             unsafe { ntsim::complete::IoCompleteRequest(irp, 0) };
             assert_eq!(r.info().status, Some(STATUS_SUCCESS));
             sleep(1);
-            assert_eq!(majors(dev), vec![IRP_MJ_CREATE, IRP_MJ_CLEANUP, IRP_MJ_CLOSE]);
+            assert_eq!(
+                majors(dev),
+                vec![IRP_MJ_CREATE, IRP_MJ_CLEANUP, IRP_MJ_CLOSE]
+            );
         })
         .join();
         assert_eq!(device_refs(dev), 0);
@@ -127,7 +134,10 @@ fn process_kill_cancels_pending_synchronous_ioctl() {
         assert!(p.has_exited());
         assert_eq!(p.handle_count(), 0);
         assert_eq!(device_refs(dev), 0);
-        assert_eq!(majors(dev), vec![IRP_MJ_CREATE, IRP_MJ_CLEANUP, IRP_MJ_CLOSE]);
+        assert_eq!(
+            majors(dev),
+            vec![IRP_MJ_CREATE, IRP_MJ_CLEANUP, IRP_MJ_CLOSE]
+        );
         ntsim::iomgr::interrupt_time()
     });
     assert_eq!(out.expect_clean(), 10_000_000, "exit within the same tick");

@@ -80,7 +80,10 @@ fn overlapped_request_stays_pending_until_completed() {
         });
         t.join();
         assert_eq!(device_refs(dev), 0);
-        assert_eq!(majors(dev), vec![IRP_MJ_CREATE, IRP_MJ_CLEANUP, IRP_MJ_CLOSE]);
+        assert_eq!(
+            majors(dev),
+            vec![IRP_MJ_CREATE, IRP_MJ_CLEANUP, IRP_MJ_CLOSE]
+        );
     });
     out.expect_clean();
 }
@@ -110,14 +113,22 @@ fn synchronous_handle_serializes_requests() {
         let mut t = -5_000_000i64;
         // SAFETY: a 0.5 s delay.
         unsafe { ntsim::wait::KeDelayExecutionThread(KernelMode, 0, &mut t) };
-        assert_eq!(state(dev).queue.len(), 1, "b is not dispatched while a is pending");
+        assert_eq!(
+            state(dev).queue.len(),
+            1,
+            "b is not dispatched while a is pending"
+        );
         let devaddr = dev as usize;
         let c = p.spawn_thread("completer", move || {
             let dev = devaddr as PDEVICE_OBJECT;
             let h2 = create_file(NAME, OpenMode::Overlapped).expect("open");
             device_io_control(h2, IOCTL_COMPLETE_ALL, &[], 0).expect("ioctl");
             sleep(500);
-            assert_eq!(state(dev).queue.len(), 1, "b was dispatched after a completed");
+            assert_eq!(
+                state(dev).queue.len(),
+                1,
+                "b was dispatched after a completed"
+            );
             device_io_control(h2, IOCTL_COMPLETE_ALL, &[], 0).expect("ioctl");
             close_handle(h2);
         });

@@ -19,11 +19,19 @@ fn unknown_name_is_not_found() {
                 create_file(r"\\.\NoSuchDev", OpenMode::Synchronous),
                 Err(STATUS_OBJECT_NAME_NOT_FOUND)
             );
-            for name in [NAME, r"\DosDevices\TestDev", r"\??\TestDev", r"\Device\TestDev"] {
+            for name in [
+                NAME,
+                r"\DosDevices\TestDev",
+                r"\??\TestDev",
+                r"\Device\TestDev",
+            ] {
                 let h = create_file(name, OpenMode::Overlapped).expect(name);
                 close_handle(h);
             }
-            assert_eq!(close_handle(Handle::from_raw(0x44 as HANDLE)), STATUS_INVALID_HANDLE);
+            assert_eq!(
+                close_handle(Handle::from_raw(0x44 as HANDLE)),
+                STATUS_INVALID_HANDLE
+            );
         })
         .join();
     });
@@ -110,7 +118,10 @@ fn ioctl_irp_has_the_user_request_fields() {
         assert_eq!(sl.MajorFunction, IRP_MJ_DEVICE_CONTROL);
         // SAFETY: an IOCTL stack location.
         let p = unsafe { sl.Parameters.DeviceIoControl };
-        assert_eq!((p.IoControlCode, p.InputBufferLength, p.OutputBufferLength), (IOCTL_ECHO, 3, 10));
+        assert_eq!(
+            (p.IoControlCode, p.InputBufferLength, p.OutputBufferLength),
+            (IOCTL_ECHO, 3, 10)
+        );
         assert_eq!(sl.DeviceObject, dev);
         let fo = state(dev).log[0].2 as *mut FILE_OBJECT;
         assert_eq!(sl.FileObject, fo);

@@ -155,8 +155,12 @@ fn c14_irp_pending_at_unload_is_reported() {
         // FsContext of a closed file is gone, so give the driver a fresh file context.
         let sl = unsafe { &mut *ntsim::irp::IoGetNextIrpStackLocation(irp) };
         sl.MajorFunction = IRP_MJ_DEVICE_CONTROL;
-        sl.Parameters.DeviceIoControl =
-            IO_STACK_LOCATION_DEVICE_IO_CONTROL::new(0, 0, IOCTL_PEND_NO_CANCEL, std::ptr::null_mut());
+        sl.Parameters.DeviceIoControl = IO_STACK_LOCATION_DEVICE_IO_CONTROL::new(
+            0,
+            0,
+            IOCTL_PEND_NO_CANCEL,
+            std::ptr::null_mut(),
+        );
         let mut file = Box::new(FILE_OBJECT::zeroed());
         let mut ctx = Box::new(IO_REMOVE_LOCK::zeroed());
         // SAFETY: a fresh lock.

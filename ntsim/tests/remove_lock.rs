@@ -32,10 +32,16 @@ fn release_and_wait_waits_for_every_holder() {
         assert_eq!(l.Common.IoCount, 1);
         let a = addr(&mut l);
         // SAFETY: an initialized lock.
-        assert_eq!(unsafe { IoAcquireRemoveLock(a as _, tag(1)) }, STATUS_SUCCESS);
+        assert_eq!(
+            unsafe { IoAcquireRemoveLock(a as _, tag(1)) },
+            STATUS_SUCCESS
+        );
         let holder = SystemThread::spawn("holder", move || {
             // SAFETY: the lock outlives the thread (main joins it).
-            assert_eq!(unsafe { IoAcquireRemoveLock(a as _, tag(2)) }, STATUS_SUCCESS);
+            assert_eq!(
+                unsafe { IoAcquireRemoveLock(a as _, tag(2)) },
+                STATUS_SUCCESS
+            );
             let mut d = -5_000_000i64;
             // SAFETY: a 0.5 s delay.
             unsafe { ntsim::wait::KeDelayExecutionThread(KernelMode, 0, &mut d) };
@@ -49,7 +55,10 @@ fn release_and_wait_waits_for_every_holder() {
         unsafe { IoReleaseRemoveLockAndWait(a as _, tag(1)) };
         let t = ntsim::iomgr::interrupt_time();
         // SAFETY: an initialized (removed) lock.
-        assert_eq!(unsafe { IoAcquireRemoveLock(a as _, tag(3)) }, STATUS_DELETE_PENDING);
+        assert_eq!(
+            unsafe { IoAcquireRemoveLock(a as _, tag(3)) },
+            STATUS_DELETE_PENDING
+        );
         assert_eq!(l.Common.IoCount, 0);
         assert_eq!(l.Common.Removed, 1);
         holder.join();
@@ -88,7 +97,10 @@ fn c34_release_after_failed_acquire() {
         // SAFETY: as above.
         unsafe { IoReleaseRemoveLockAndWait(a as _, tag(1)) };
         // SAFETY: as above.
-        assert_eq!(unsafe { IoAcquireRemoveLock(a as _, tag(2)) }, STATUS_DELETE_PENDING);
+        assert_eq!(
+            unsafe { IoAcquireRemoveLock(a as _, tag(2)) },
+            STATUS_DELETE_PENDING
+        );
         // SAFETY: as above (the bug under test).
         unsafe { IoReleaseRemoveLock(a as _, tag(2)) };
     });
@@ -137,7 +149,10 @@ fn c34_right_usage_is_clean() {
     c34(|a| {
         for t in 1..4 {
             // SAFETY: an initialized lock.
-            assert_eq!(unsafe { IoAcquireRemoveLock(a as _, tag(t)) }, STATUS_SUCCESS);
+            assert_eq!(
+                unsafe { IoAcquireRemoveLock(a as _, tag(t)) },
+                STATUS_SUCCESS
+            );
         }
         for t in 2..4 {
             // SAFETY: acquired above.
@@ -193,8 +208,15 @@ fn cleanup_runs_down_dispatch_in_progress() {
         let a_info = rs[0].info();
         assert!(a_info.pending);
         assert_eq!(a_info.status, Some(STATUS_CANCELLED));
-        assert_eq!(a_info.completed_at, Some(1_000_000), "cancelled by cleanup after the sleep");
-        assert_eq!(closed_at, 1_000_000, "cleanup waited for the dispatch to leave");
+        assert_eq!(
+            a_info.completed_at,
+            Some(1_000_000),
+            "cancelled by cleanup after the sleep"
+        );
+        assert_eq!(
+            closed_at, 1_000_000,
+            "cleanup waited for the dispatch to leave"
+        );
         assert_eq!(rs[1].info().status, Some(STATUS_DELETE_PENDING));
         p.terminate();
         p.wait();

@@ -6,7 +6,9 @@
 //! only once every pin is gone.
 
 use crate::machine::Cx;
-use crate::ntdef::{APC_LEVEL, NTSTATUS, PASSIVE_LEVEL, PIRP, STATUS_INVALID_HANDLE, STATUS_SUCCESS};
+use crate::ntdef::{
+    APC_LEVEL, NTSTATUS, PASSIVE_LEVEL, PIRP, STATUS_INVALID_HANDLE, STATUS_SUCCESS,
+};
 use crate::object::ObjectKind;
 use crate::verifier::Rule;
 
@@ -51,8 +53,7 @@ fn matching(h: Handle, which: Option<Request>, only_mine: bool) -> Result<Vec<u6
     if g.object_kind(entry.object) != Some(ObjectKind::File) {
         return Err(STATUS_INVALID_HANDLE);
     }
-    Ok(g
-        .iomgr
+    Ok(g.iomgr
         .requests
         .by_id
         .iter()
@@ -63,7 +64,10 @@ fn matching(h: Handle, which: Option<Request>, only_mine: bool) -> Result<Vec<u6
                 && if only_mine {
                     r.thread == cx.me
                 } else {
-                    g.iomgr.threads.get(&r.thread).is_some_and(|t| t.process == pid)
+                    g.iomgr
+                        .threads
+                        .get(&r.thread)
+                        .is_some_and(|t| t.process == pid)
                 }
         })
         .map(|(&id, _)| id)
@@ -113,7 +117,10 @@ pub(crate) fn io_cancel_thread_io(cx: &Cx) {
         let Some(t) = g.iomgr.threads.get(&cx.me) else {
             return;
         };
-        t.irps.iter().filter_map(|&irp| g.request_of_irp(irp)).collect()
+        t.irps
+            .iter()
+            .filter_map(|&irp| g.request_of_irp(irp))
+            .collect()
     };
     if ids.is_empty() {
         return;
@@ -143,8 +150,12 @@ pub(crate) fn io_cancel_thread_io(cx: &Cx) {
                     );
                     g.dequeue_thread_irp(cx.me, irp);
                     if let Some(id) = g.request_of_irp(irp) {
-                        g.iomgr.requests.by_id.get_mut(&id).expect("a request").disassociated =
-                            true;
+                        g.iomgr
+                            .requests
+                            .by_id
+                            .get_mut(&id)
+                            .expect("a request")
+                            .disassociated = true;
                     }
                     // SAFETY: the IRP is live (not completed); it no longer has a thread.
                     unsafe {

@@ -5,8 +5,8 @@
 use crate::machine::{Cx, World};
 use crate::ntdef::{
     FO_CLEANUP_COMPLETE, IO_STACK_LOCATION_PARAMETERS, IRP_CLOSE_OPERATION, IRP_MJ_CLEANUP,
-    IRP_MJ_CLOSE, IRP_SYNCHRONOUS_API, KernelMode, NTSTATUS, PDEVICE_OBJECT,
-    STATUS_INVALID_HANDLE, STATUS_SUCCESS,
+    IRP_MJ_CLOSE, IRP_SYNCHRONOUS_API, KernelMode, NTSTATUS, PDEVICE_OBJECT, STATUS_INVALID_HANDLE,
+    STATUS_SUCCESS,
 };
 use crate::object::ObjectKind;
 use crate::sched::ActorId;
@@ -53,7 +53,11 @@ pub(crate) fn close_in(cx: &Cx, pid: u32, h: crate::ntdef::HANDLE) -> NTSTATUS {
     let mut g = cx.lock();
     let who = g.who(cx.me);
     if g.dereference(object, who) == Some(ObjectKind::File) {
-        g.iomgr.files.get_mut(&object).expect("an open file").closing = true;
+        g.iomgr
+            .files
+            .get_mut(&object)
+            .expect("an open file")
+            .closing = true;
         drop(g);
         close_file(cx, object);
     }
@@ -152,9 +156,7 @@ pub(crate) fn check_process_irps(g: &mut World, me: ActorId, pid: u32) {
         .requests
         .by_id
         .values()
-        .filter(|r| {
-            !r.completed && g.iomgr.files.get(&r.file).is_some_and(|f| f.process == pid)
-        })
+        .filter(|r| !r.completed && g.iomgr.files.get(&r.file).is_some_and(|f| f.process == pid))
         .map(|r| r.irp)
         .collect();
     for irp in pending {

@@ -47,7 +47,8 @@ pub(crate) fn check_dispatch_return(
     let marked = unsafe { (*sl).Control } & SL_PENDING_RETURNED != 0;
     let completed = g.irps.irps.get(&addr).is_some_and(|s| s.completed);
     // SAFETY: as above.
-    let (now_location, final_status) = unsafe { ((*irp).CurrentLocation, (*irp).IoStatus.u.Status) };
+    let (now_location, final_status) =
+        unsafe { ((*irp).CurrentLocation, (*irp).IoStatus.u.Status) };
     let forwarded = now_location < location;
     if status == STATUS_PENDING && !marked {
         g.report(

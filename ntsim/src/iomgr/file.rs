@@ -3,11 +3,11 @@
 
 use crate::machine::{Cx, World};
 use crate::ntdef::{
-    DO_DEVICE_INITIALIZING, FILE_OBJECT, FILE_SHARE_READ, FILE_SHARE_WRITE,
-    FO_HANDLE_CREATED, FO_SYNCHRONOUS_IO, IO_STACK_LOCATION_CREATE, IO_STACK_LOCATION_PARAMETERS,
-    IO_TYPE_FILE, IRP_CREATE_OPERATION, IRP_MJ_CREATE, IRP_SYNCHRONOUS_API, NT_SUCCESS, NTSTATUS,
-    NotificationEvent, PDEVICE_OBJECT, STATUS_NO_SUCH_DEVICE, STATUS_OBJECT_NAME_NOT_FOUND,
-    STATUS_SUCCESS, SynchronizationEvent, FILE_GENERIC_READ, FILE_GENERIC_WRITE,
+    DO_DEVICE_INITIALIZING, FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_OBJECT, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FO_HANDLE_CREATED, FO_SYNCHRONOUS_IO, IO_STACK_LOCATION_CREATE,
+    IO_STACK_LOCATION_PARAMETERS, IO_TYPE_FILE, IRP_CREATE_OPERATION, IRP_MJ_CREATE,
+    IRP_SYNCHRONOUS_API, NT_SUCCESS, NTSTATUS, NotificationEvent, PDEVICE_OBJECT,
+    STATUS_NO_SUCH_DEVICE, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS, SynchronizationEvent,
 };
 use crate::object::ObjectKind;
 use crate::sched::ActorId;
@@ -56,9 +56,7 @@ fn init_file_object(fo: &mut FILE_OBJECT, dev: PDEVICE_OBJECT, sync: bool) {
     fo.ReadAccess = 1;
     fo.WriteAccess = 1;
     // SAFETY: the events are fields of a live FILE_OBJECT.
-    unsafe {
-        crate::event::init_event_object(&raw mut fo.Lock, SynchronizationEvent, false)
-    };
+    unsafe { crate::event::init_event_object(&raw mut fo.Lock, SynchronizationEvent, false) };
     // SAFETY: as above.
     unsafe { crate::event::init_event_object(&raw mut fo.Event, NotificationEvent, false) };
     let head = &raw mut fo.IrpList;
@@ -128,7 +126,12 @@ pub fn create_file(name: &str, mode: OpenMode) -> Result<Handle, NTSTATUS> {
                 storage,
             },
         );
-        let options = (FILE_OPEN << 24) | if sync { FILE_SYNCHRONOUS_IO_NONALERT } else { 0 };
+        let options = (FILE_OPEN << 24)
+            | if sync {
+                FILE_SYNCHRONOUS_IO_NONALERT
+            } else {
+                0
+            };
         let spec = IrpSpec {
             major: IRP_MJ_CREATE,
             dev: dev as PDEVICE_OBJECT,
@@ -178,7 +181,11 @@ pub fn create_file(name: &str, mode: OpenMode) -> Result<Handle, NTSTATUS> {
 /// Takes the FO_SYNCHRONOUS_IO lock of `file` for the running thread (IopAcquireFileObjectLock:
 /// the `Busy` flag, `Waiters` and the `Lock` event of the real FILE_OBJECT). With
 /// `interruptible`, the wait is a user-mode wait.
-pub(crate) fn acquire_file_lock(cx: &Cx, file: usize, interruptible: bool) -> Result<(), Terminated> {
+pub(crate) fn acquire_file_lock(
+    cx: &Cx,
+    file: usize,
+    interruptible: bool,
+) -> Result<(), Terminated> {
     loop {
         let lock_event = {
             let mut g = cx.lock();

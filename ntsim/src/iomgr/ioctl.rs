@@ -11,10 +11,10 @@ use crate::ntdef::{
 };
 use crate::object::ObjectKind;
 
+use super::Handle;
 use super::file::{acquire_file_lock, release_file_lock};
 use super::request::{IrpSpec, Request, call_driver};
 use super::wait::user_wait;
-use super::Handle;
 
 /// DeviceIoControl on `h` with control code `code`, the bytes of `input`, and an output buffer
 /// of `output_len` bytes. The calling thread runs the kernel side: the I/O manager builds the
@@ -143,8 +143,13 @@ fn ioctl(
     let (id, status) = call_driver(&cx, spec);
     let request = Request { id };
     if status == STATUS_PENDING && !sync {
-        cx.lock().iomgr.requests.by_id.get_mut(&id).expect("a request").returned =
-            Some(STATUS_PENDING);
+        cx.lock()
+            .iomgr
+            .requests
+            .by_id
+            .get_mut(&id)
+            .expect("a request")
+            .returned = Some(STATUS_PENDING);
         return Ok(request);
     }
     if status == STATUS_PENDING {

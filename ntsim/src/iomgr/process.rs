@@ -173,7 +173,11 @@ impl Process {
         super::worker::ensure_started(&cx, &mut g);
         g.iomgr.next_pid += 4;
         let pid = 100 + g.iomgr.next_pid;
-        let object = g.create_object(ObjectKind::Process, size_of::<EPROCESS>(), Some(name.into()));
+        let object = g.create_object(
+            ObjectKind::Process,
+            size_of::<EPROCESS>(),
+            Some(name.into()),
+        );
         // SAFETY: fresh zeroed storage of EPROCESS size, which begins with its header.
         unsafe {
             crate::object::init_header(object as *mut _, ProcessObject, size_of::<EPROCESS>(), 0)
@@ -227,9 +231,7 @@ impl Process {
                 }),
             );
             g.reference(object); // the UserThread's reference
-            g.iomgr
-                .threads
-                .insert(actor, ThreadIo::new(self.pid, true));
+            g.iomgr.threads.insert(actor, ThreadIo::new(self.pid, true));
             (actor, object)
         };
         cx.switch_point();
@@ -246,7 +248,11 @@ impl Process {
         let cx = Cx::get();
         let (threads, me_inside) = {
             let mut g = cx.lock();
-            let p = g.iomgr.processes.get_mut(&self.pid).expect("a created process");
+            let p = g
+                .iomgr
+                .processes
+                .get_mut(&self.pid)
+                .expect("a created process");
             if p.exited {
                 return;
             }

@@ -307,11 +307,7 @@ pub(crate) fn complete_sink(g: &mut World, irp: usize) {
         let n = f.information.min(rec.output.len());
         // SAFETY: the system buffer holds max(in, out) >= n bytes; the output Vec has >= n.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                f.system_buffer as *const u8,
-                rec.output.as_mut_ptr(),
-                n,
-            )
+            std::ptr::copy_nonoverlapping(f.system_buffer as *const u8, rec.output.as_mut_ptr(), n)
         };
     }
     // spec A.6: an error on an IRP that was not pending-returned goes back synchronously: no

@@ -333,12 +333,30 @@ fn run_unload(cx: &Cx, d: usize) -> LeakReport {
     let who = g.who(cx.me);
     if !report.timers.is_empty() || !report.dpcs.is_empty() || !report.threads.is_empty() {
         let mut what = Vec::new();
-        what.extend(report.timers.iter().map(|t| format!("timer {t:#x} inserted")));
-        what.extend(report.dpcs.iter().map(|d| format!("DPC {d:#x} queued or running")));
-        what.extend(report.threads.iter().map(|t| format!("system thread '{t}' alive")));
+        what.extend(
+            report
+                .timers
+                .iter()
+                .map(|t| format!("timer {t:#x} inserted")),
+        );
+        what.extend(
+            report
+                .dpcs
+                .iter()
+                .map(|d| format!("DPC {d:#x} queued or running")),
+        );
+        what.extend(
+            report
+                .threads
+                .iter()
+                .map(|t| format!("system thread '{t}' alive")),
+        );
         g.report(
             Rule::UnloadPending,
-            format!("{name} unloaded with pending operations: {}", what.join(", ")),
+            format!(
+                "{name} unloaded with pending operations: {}",
+                what.join(", ")
+            ),
             vec![who],
         );
         drop(cx.reschedule(g));
@@ -354,16 +372,31 @@ fn run_unload(cx: &Cx, d: usize) -> LeakReport {
         );
     }
     let mut left = Vec::new();
+    left.extend(report.pool_blocks.iter().map(|p| {
+        format!(
+            "pool block {:#x} ({} bytes, tag {})",
+            p.address,
+            p.size,
+            tag_name(p.tag)
+        )
+    }));
     left.extend(
         report
-            .pool_blocks
+            .devices
             .iter()
-            .map(|p| format!("pool block {:#x} ({} bytes, tag {})", p.address, p.size, tag_name(p.tag))),
+            .map(|d| format!("device object {d:#x} not deleted")),
     );
-    left.extend(report.devices.iter().map(|d| format!("device object {d:#x} not deleted")));
-    left.extend(report.symbolic_links.iter().map(|l| format!("symbolic link {l}")));
+    left.extend(
+        report
+            .symbolic_links
+            .iter()
+            .map(|l| format!("symbolic link {l}")),
+    );
     left.extend(report.object_references.iter().map(|o| {
-        format!("{} reference(s) to {:?} object {:#x}", o.references, o.kind, o.object)
+        format!(
+            "{} reference(s) to {:?} object {:#x}",
+            o.references, o.kind, o.object
+        )
     }));
     if !left.is_empty() {
         g.report(

@@ -99,7 +99,11 @@ pub fn wait_for_single_object(h: Handle, timeout_ms: Option<u64>) -> Result<NTST
         g.dereference(obj, who);
     }
     match r {
-        Ok(s) => Ok(if s == STATUS_WAIT_0 { STATUS_SUCCESS } else { s }),
+        Ok(s) => Ok(if s == STATUS_WAIT_0 {
+            STATUS_SUCCESS
+        } else {
+            s
+        }),
         Err(Terminated) => super::process::terminate_current(&cx),
     }
 }

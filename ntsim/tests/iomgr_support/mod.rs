@@ -14,7 +14,12 @@ use ntsim::remove_lock::*;
 use ntsim::spinlock::{IoReleaseCancelSpinLock, KeAcquireSpinLock, KeReleaseSpinLock};
 
 pub const fn ioctl(function: u32) -> u32 {
-    CTL_CODE(FILE_DEVICE_UNKNOWN, function, METHOD_BUFFERED, FILE_ANY_ACCESS)
+    CTL_CODE(
+        FILE_DEVICE_UNKNOWN,
+        function,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    )
 }
 
 /// Copies the input to the output; Information = bytes copied.
@@ -209,7 +214,9 @@ unsafe extern "system" fn thread_main(ctx: PVOID) {
     let dev = ctx as PDEVICE_OBJECT;
     let ev = &raw mut ext(dev).thread_stop;
     // SAFETY: the extension's event.
-    unsafe { ntsim::wait::KeWaitForSingleObject(ev.cast(), 0, KernelMode, 0, std::ptr::null_mut()) };
+    unsafe {
+        ntsim::wait::KeWaitForSingleObject(ev.cast(), 0, KernelMode, 0, std::ptr::null_mut())
+    };
 }
 
 fn file_ctx(irp: PIRP) -> *mut IO_REMOVE_LOCK {
@@ -221,7 +228,8 @@ fn file_ctx(irp: PIRP) -> *mut IO_REMOVE_LOCK {
 unsafe extern "system" fn dispatch_create(dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     let st = state(dev);
     let now = now();
-    st.log.push((IRP_MJ_CREATE, now, sl(irp).FileObject as usize));
+    st.log
+        .push((IRP_MJ_CREATE, now, sl(irp).FileObject as usize));
     if st.create_status != STATUS_SUCCESS {
         return complete(irp, st.create_status, 0);
     }
@@ -269,7 +277,9 @@ unsafe extern "system" fn dispatch_cleanup(dev: PDEVICE_OBJECT, irp: PIRP) -> NT
 }
 
 unsafe extern "system" fn dispatch_close(dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    state(dev).log.push((IRP_MJ_CLOSE, now(), sl(irp).FileObject as usize));
+    state(dev)
+        .log
+        .push((IRP_MJ_CLOSE, now(), sl(irp).FileObject as usize));
     // SAFETY: the FsContext allocated at CREATE; nothing uses it any more.
     unsafe { ntsim::pool::ExFreePool(file_ctx(irp).cast()) };
     complete(irp, STATUS_SUCCESS, 0)
@@ -316,7 +326,12 @@ fn ioctl_body(dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
                 return complete(irp, STATUS_INVALID_PARAMETER, 0);
             }
             // SAFETY: 16 input bytes in the system buffer.
-            let (h, due) = unsafe { (buf.cast::<u64>().read_unaligned(), buf.add(8).cast::<i64>().read_unaligned()) };
+            let (h, due) = unsafe {
+                (
+                    buf.cast::<u64>().read_unaligned(),
+                    buf.add(8).cast::<i64>().read_unaligned(),
+                )
+            };
             let mut obj: PVOID = std::ptr::null_mut();
             // SAFETY: referenced in the requester's context with its mode (spec A.14).
             let s = unsafe {
@@ -393,7 +408,9 @@ fn ioctl_body(dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
         IOCTL_ARM_TIMER => {
             let e = ext(dev);
             // SAFETY: the extension's timer, without DPC.
-            unsafe { ntsim::timer::KeSetTimer(&raw mut e.timer, -100_000_000, std::ptr::null_mut()) };
+            unsafe {
+                ntsim::timer::KeSetTimer(&raw mut e.timer, -100_000_000, std::ptr::null_mut())
+            };
             complete(irp, STATUS_SUCCESS, 0)
         }
         IOCTL_PENDING_UNMARKED => queue(dev, irp, false),
@@ -427,7 +444,13 @@ unsafe extern "system" fn unload(drv: PDRIVER_OBJECT) {
         unsafe { ntsim::event::KeSetEvent(&raw mut ext(dev).thread_stop, 0, 0) };
         // SAFETY: the referenced thread object.
         unsafe {
-            ntsim::wait::KeWaitForSingleObject(st.thread as PVOID, 0, KernelMode, 0, std::ptr::null_mut())
+            ntsim::wait::KeWaitForSingleObject(
+                st.thread as PVOID,
+                0,
+                KernelMode,
+                0,
+                std::ptr::null_mut(),
+            )
         };
         // SAFETY: the reference taken at creation.
         unsafe { ntsim::object::ObDereferenceObject(st.thread as PVOID) };
@@ -448,7 +471,15 @@ unsafe extern "system" fn driver_entry(drv: PDRIVER_OBJECT, _reg: PUNICODE_STRIN
     let mut dev: PDEVICE_OBJECT = std::ptr::null_mut();
     // SAFETY: a loaded driver object and a valid name.
     let s = unsafe {
-        IoCreateDevice(drv, size_of::<Ext>() as u32, name.as_ptr(), FILE_DEVICE_UNKNOWN, 0, 0, &mut dev)
+        IoCreateDevice(
+            drv,
+            size_of::<Ext>() as u32,
+            name.as_ptr(),
+            FILE_DEVICE_UNKNOWN,
+            0,
+            0,
+            &mut dev,
+        )
     };
     if s != STATUS_SUCCESS {
         return s;
