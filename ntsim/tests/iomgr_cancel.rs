@@ -95,9 +95,8 @@ fn close_irp_follows_the_last_request() {
             sleep(100);
             let irp = state(dev).held.pop().expect("held") as PIRP;
             // SAFETY: the test completes the IRP the driver held, as the driver would.
-            unsafe {
-                (*irp).IoStatus.u.Status = STATUS_SUCCESS;
-            }
+            let held = unsafe { &mut *irp };
+            held.IoStatus.u.Status = STATUS_SUCCESS;
             // SAFETY: as above.
             unsafe { ntsim::complete::IoCompleteRequest(irp, 0) };
             assert_eq!(r.info().status, Some(STATUS_SUCCESS));

@@ -114,7 +114,9 @@ fn ioctl_irp_has_the_user_request_fields() {
         // SAFETY: the IRP is parked before its dispatch routine.
         let r = unsafe { &*irp };
         // SAFETY: as above.
-        let sl = unsafe { &*ntsim::irp::IoGetCurrentIrpStackLocation(irp) };
+        let slp = unsafe { ntsim::irp::IoGetCurrentIrpStackLocation(irp) };
+        // SAFETY: as above.
+        let sl = unsafe { &*slp };
         assert_eq!(sl.MajorFunction, IRP_MJ_DEVICE_CONTROL);
         // SAFETY: an IOCTL stack location.
         let p = unsafe { sl.Parameters.DeviceIoControl };
@@ -127,7 +129,8 @@ fn ioctl_irp_has_the_user_request_fields() {
         assert_eq!(sl.FileObject, fo);
         assert_eq!(r.RequestorMode, UserMode);
         // SAFETY: the overlay is the active member while the IRP is routed.
-        let (thread, ofo) = unsafe { (r.Tail.Overlay.Thread, r.Tail.Overlay.OriginalFileObject) };
+        let overlay = unsafe { r.Tail.Overlay };
+        let (thread, ofo) = (overlay.Thread, overlay.OriginalFileObject);
         assert_eq!(thread.cast(), t.object());
         assert_eq!(ofo, fo);
         // SAFETY: METHOD_BUFFERED: the system buffer holds the input.

@@ -153,7 +153,9 @@ fn c14_irp_pending_at_unload_is_reported() {
         let irp = ntsim::irp::IoAllocateIrp(1, 0);
         // SAFETY: a fresh IRP with one stack location, set up as an IOCTL for the device; the
         // FsContext of a closed file is gone, so give the driver a fresh file context.
-        let sl = unsafe { &mut *ntsim::irp::IoGetNextIrpStackLocation(irp) };
+        let next = unsafe { ntsim::irp::IoGetNextIrpStackLocation(irp) };
+        // SAFETY: as above.
+        let sl = unsafe { &mut *next };
         sl.MajorFunction = IRP_MJ_DEVICE_CONTROL;
         sl.Parameters.DeviceIoControl = IO_STACK_LOCATION_DEVICE_IO_CONTROL::new(
             0,

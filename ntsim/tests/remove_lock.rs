@@ -25,23 +25,20 @@ fn tag(n: usize) -> PVOID {
     n as PVOID
 }
 
+fn acquire(a: usize, t: usize) -> NTSTATUS {
+    // SAFETY: the tests pass initialized locks that outlive the call.
+    unsafe { IoAcquireRemoveLock(a as _, tag(t)) }
+}
+
 #[test]
 fn release_and_wait_waits_for_every_holder() {
     let out = Kernel::new(Config::default()).run(|| {
         let mut l = new_lock();
         assert_eq!(l.Common.IoCount, 1);
         let a = addr(&mut l);
-        // SAFETY: an initialized lock.
-        assert_eq!(
-            unsafe { IoAcquireRemoveLock(a as _, tag(1)) },
-            STATUS_SUCCESS
-        );
+        assert_eq!(acquire(a, 1), STATUS_SUCCESS);
         let holder = SystemThread::spawn("holder", move || {
-            // SAFETY: the lock outlives the thread (main joins it).
-            assert_eq!(
-                unsafe { IoAcquireRemoveLock(a as _, tag(2)) },
-                STATUS_SUCCESS
-            );
+            assert_eq!(acquire(a, 2), STATUS_SUCCESS);
             let mut d = -5_000_000i64;
             // SAFETY: a 0.5 s delay.
             unsafe { ntsim::wait::KeDelayExecutionThread(KernelMode, 0, &mut d) };
@@ -54,11 +51,7 @@ fn release_and_wait_waits_for_every_holder() {
         // SAFETY: acquired with tag 1.
         unsafe { IoReleaseRemoveLockAndWait(a as _, tag(1)) };
         let t = ntsim::iomgr::interrupt_time();
-        // SAFETY: an initialized (removed) lock.
-        assert_eq!(
-            unsafe { IoAcquireRemoveLock(a as _, tag(3)) },
-            STATUS_DELETE_PENDING
-        );
+        assert_eq!(acquire(a, 3), STATUS_DELETE_PENDING);
         assert_eq!(l.Common.IoCount, 0);
         assert_eq!(l.Common.Removed, 1);
         holder.join();
@@ -96,11 +89,7 @@ fn c34_release_after_failed_acquire() {
         unsafe { IoAcquireRemoveLock(a as _, tag(1)) };
         // SAFETY: as above.
         unsafe { IoReleaseRemoveLockAndWait(a as _, tag(1)) };
-        // SAFETY: as above.
-        assert_eq!(
-            unsafe { IoAcquireRemoveLock(a as _, tag(2)) },
-            STATUS_DELETE_PENDING
-        );
+        assert_eq!(acquire(a, 2), STATUS_DELETE_PENDING);
         // SAFETY: as above (the bug under test).
         unsafe { IoReleaseRemoveLock(a as _, tag(2)) };
     });
@@ -148,11 +137,7 @@ fn c34_reinitialize_after_release_and_wait_is_fatal() {
 fn c34_right_usage_is_clean() {
     c34(|a| {
         for t in 1..4 {
-            // SAFETY: an initialized lock.
-            assert_eq!(
-                unsafe { IoAcquireRemoveLock(a as _, tag(t)) },
-                STATUS_SUCCESS
-            );
+            assert_eq!(acquire(a, t), STATUS_SUCCESS);
         }
         for t in 2..4 {
             // SAFETY: acquired above.

@@ -157,10 +157,10 @@ pub(crate) fn io_cancel_thread_io(cx: &Cx) {
                             .expect("a request")
                             .disassociated = true;
                     }
-                    // SAFETY: the IRP is live (not completed); it no longer has a thread.
-                    unsafe {
-                        (*(irp as PIRP)).Tail.Overlay.Thread = std::ptr::null_mut();
-                    }
+                    // SAFETY: the IRP is live (not completed).
+                    let r = unsafe { &mut *(irp as PIRP) };
+                    // It no longer has a thread.
+                    r.Tail.Overlay.Thread = std::ptr::null_mut();
                 }
                 break;
             }

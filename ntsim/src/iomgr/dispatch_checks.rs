@@ -47,8 +47,10 @@ pub(crate) fn check_dispatch_return(
     let marked = unsafe { (*sl).Control } & SL_PENDING_RETURNED != 0;
     let completed = g.irps.irps.get(&addr).is_some_and(|s| s.completed);
     // SAFETY: as above.
-    let (now_location, final_status) =
-        unsafe { ((*irp).CurrentLocation, (*irp).IoStatus.u.Status) };
+    let r = unsafe { &*irp };
+    let now_location = r.CurrentLocation;
+    // SAFETY: IoStatus.u holds a status.
+    let final_status = unsafe { r.IoStatus.u.Status };
     let forwarded = now_location < location;
     if status == STATUS_PENDING && !marked {
         g.report(

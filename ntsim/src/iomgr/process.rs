@@ -122,13 +122,10 @@ impl World {
         let t = self.thread_io(actor);
         t.irps.push(irp);
         let head = t.list_head.ptr();
-        // SAFETY: `irp` is a live IRP whose ThreadListEntry is unlinked (self-linked).
-        unsafe {
-            insert_tail(
-                head,
-                &raw mut (*(irp as *mut crate::ntdef::IRP)).ThreadListEntry,
-            )
-        };
+        // SAFETY: `irp` is a live IRP.
+        let entry = unsafe { &raw mut (*(irp as *mut crate::ntdef::IRP)).ThreadListEntry };
+        // SAFETY: the IRP's ThreadListEntry is unlinked (self-linked); `head` is this thread's.
+        unsafe { insert_tail(head, entry) };
     }
 
     /// Removes `irp` from its thread's IRP list (completion, or disassociation after the
@@ -137,10 +134,10 @@ impl World {
         if let Some(t) = self.iomgr.threads.get_mut(&actor) {
             if let Some(i) = t.irps.iter().position(|&x| x == irp) {
                 t.irps.remove(i);
-                // SAFETY: the IRP is live and linked in this thread's list.
-                unsafe {
-                    remove_entry(&raw mut (*(irp as *mut crate::ntdef::IRP)).ThreadListEntry)
-                };
+                // SAFETY: the IRP is live.
+                let entry = unsafe { &raw mut (*(irp as *mut crate::ntdef::IRP)).ThreadListEntry };
+                // SAFETY: it is linked in this thread's list.
+                unsafe { remove_entry(entry) };
             }
         }
     }

@@ -110,7 +110,9 @@ unsafe fn fill_irp(
     r.Tail.Overlay.Thread = thread_object as _;
     r.Tail.Overlay.OriginalFileObject = spec.file as _;
     // SAFETY: the IRP has a next stack location (IoCallDriver moves to it).
-    let sl = unsafe { &mut *crate::irp::IoGetNextIrpStackLocation(irp) };
+    let next = unsafe { crate::irp::IoGetNextIrpStackLocation(irp) };
+    // SAFETY: the next stack location of a fresh IRP.
+    let sl = unsafe { &mut *next };
     sl.MajorFunction = spec.major;
     sl.MinorFunction = 0;
     sl.Flags = 0;

@@ -31,7 +31,7 @@ pub struct PoolLeak {
 }
 
 /// An object with references nobody accounts for (neither a handle nor the I/O manager).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectLeak {
     /// The object's address.
     pub object: usize,
@@ -39,6 +39,8 @@ pub struct ObjectLeak {
     pub kind: ObjectKind,
     /// How many references are unaccounted for.
     pub references: i64,
+    /// Its name, if it has one (a thread's name).
+    pub name: Option<String>,
 }
 
 /// What a driver left behind.
@@ -119,6 +121,10 @@ impl World {
         })
     }
 
+    fn object_name(&self, obj: usize) -> Option<String> {
+        self.objects.objects.get(&obj).and_then(|o| o.name.clone())
+    }
+
     fn handle_count(&self, obj: usize) -> i64 {
         let mut pids: Vec<u32> = self.iomgr.processes.keys().copied().collect();
         pids.push(SYSTEM_PROCESS);
@@ -169,6 +175,7 @@ impl World {
                         object: obj,
                         kind: ObjectKind::Thread,
                         references: refs - expected,
+                        name: self.object_name(obj),
                     });
                 }
             }
@@ -190,6 +197,7 @@ impl World {
                     object: obj,
                     kind: self.object_kind(obj).unwrap_or(ObjectKind::Event),
                     references: refs - expected,
+                    name: self.object_name(obj),
                 });
             }
         }
@@ -199,16 +207,7 @@ impl World {
             if s.completed || s.freed {
                 continue;
             }
-            let p = irp as PIRP;
-            // SAFETY: a live IRP; its current stack location exists when CurrentLocation is
-            // within the stack.
-            let dev = unsafe {
-                if (*p).CurrentLocation >= 1 && (*p).CurrentLocation <= (*p).StackCount {
-                    (*crate::irp::IoGetCurrentIrpStackLocation(p)).DeviceObject as usize
-                } else {
-                    0
-                }
-            };
+            let dev = routed_device(irp as PIRP);
             if dev_set.contains(&dev) {
                 r.pending_irps.push(irp);
             }
@@ -239,6 +238,19 @@ impl World {
     }
 }
 
+/// The device of a live IRP's current stack location (0 if it has none).
+fn routed_device(p: PIRP) -> usize {
+    // SAFETY: a live IRP of the IRP table.
+    let r = unsafe { &*p };
+    if r.CurrentLocation < 1 || r.CurrentLocation > r.StackCount {
+        return 0;
+    }
+    // SAFETY: CurrentLocation is within the stack: the current location exists.
+    let sl = unsafe { crate::irp::IoGetCurrentIrpStackLocation(p) };
+    // SAFETY: as above.
+    unsafe { (*sl).DeviceObject as usize }
+}
+
 /// What `driver` has left behind now (without unloading it): pool blocks, devices, links,
 /// unaccounted object references, pending IRPs, timers, DPCs and threads.
 pub fn driver_leaks(driver: PDRIVER_OBJECT) -> LeakReport {
@@ -252,6 +264,8 @@ pub fn driver_leaks(driver: PDRIVER_OBJECT) -> LeakReport {
 ///
 /// IRQL: PASSIVE_LEVEL. Returns STATUS_INVALID_DEVICE_REQUEST for an unknown or unloaded
 /// driver, or one without a DriverUnload routine.
+// The pointer is checked against the driver table before it is dereferenced.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn unload_driver(driver: PDRIVER_OBJECT) -> Result<UnloadOutcome, NTSTATUS> {
     let cx = Cx::get();
     cx.check_irql_at_most("unload_driver", PASSIVE_LEVEL);

@@ -326,12 +326,11 @@ fn ioctl_body(dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
                 return complete(irp, STATUS_INVALID_PARAMETER, 0);
             }
             // SAFETY: 16 input bytes in the system buffer.
-            let (h, due) = unsafe {
-                (
-                    buf.cast::<u64>().read_unaligned(),
-                    buf.add(8).cast::<i64>().read_unaligned(),
-                )
-            };
+            let h = unsafe { buf.cast::<u64>().read_unaligned() };
+            // SAFETY: as above.
+            let due_ptr = unsafe { buf.add(8) };
+            // SAFETY: as above.
+            let due = unsafe { due_ptr.cast::<i64>().read_unaligned() };
             let mut obj: PVOID = std::ptr::null_mut();
             // SAFETY: referenced in the requester's context with its mode (spec A.14).
             let s = unsafe {
