@@ -192,7 +192,9 @@ EOF
         [ "$(wc -l <"$PREP/$out.def")" -gt 2 ] || die "no exports found in $src"
         "llvm-dlltool-$LLVM" -m i386:x86-64 -d "$PREP/$out.def" -l "$LIB/$out.lib"
     }
-    implib libntoskrnl.a ntoskrnl.exe ntoskrnl ExAllocatePool2
+    # ExAllocatePool2: see wdk-compat.h. __chkstk: exported by the real ntoskrnl.exe (x64) and
+    # needed by any function with a frame over 4 KiB; mingw-w64's list lacks it.
+    implib libntoskrnl.a ntoskrnl.exe ntoskrnl ExAllocatePool2 __chkstk
     implib libhal.a HAL.dll hal
     implib libwmilib.a WMILIB.SYS wmilib
     "llvm-ar-$LLVM" rc "$LIB/BufferOverflowFastFailK.lib"   # empty: nothing from it is used
