@@ -25,7 +25,7 @@ fn cancel_io_ex_cancels_one_request() {
             assert_eq!(rb.completed_at, Some(2_000_000));
             assert!(a.poll().is_none());
             // Nothing left to cancel for b.
-            assert_eq!(cancel_io_ex(h, Some(b)), 0xC000_0225_u32 as NTSTATUS);
+            assert_eq!(cancel_io_ex(h, Some(b)), STATUS_NOT_FOUND);
             assert_eq!(cancel_io_ex(h, None), STATUS_SUCCESS);
             assert_eq!(a.wait().status, STATUS_CANCELLED);
             assert_eq!(cancel_io(h), STATUS_SUCCESS);

@@ -32,7 +32,7 @@ mod worker;
 
 use std::collections::HashMap;
 
-pub use cancel_io::{cancel_io, cancel_io_ex};
+pub use cancel_io::{STATUS_NOT_FOUND, cancel_io, cancel_io_ex};
 pub use close::close_handle;
 pub(crate) use dispatch_checks::check_dispatch_return;
 pub use file::{OpenMode, create_file};
