@@ -13,7 +13,7 @@
 //! Every request leaves a record ([`RequestInfo`]): whether the dispatch routine returned
 //! STATUS_PENDING, the final status and Information, and the virtual completion time.
 //!
-//! ntsim's bookkeeping is in [`IoMgrTable`] (a `World` field); the kernel objects (FILE_OBJECT,
+//! ntsim's bookkeeping is in `IoMgrTable` (a `World` field); the kernel objects (FILE_OBJECT,
 //! IRP, KEVENT) have their real layouts.
 
 mod cancel_io;
