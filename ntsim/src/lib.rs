@@ -37,6 +37,7 @@ pub mod thread;
 pub mod timer;
 pub mod verifier;
 pub mod wait;
+pub mod driver_bugs;
 
 pub use machine::{Config, Kernel, Outcome};
 pub use verifier::{Report, Rule, Severity};
