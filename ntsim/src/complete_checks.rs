@@ -1,6 +1,6 @@
-//! The verifier checks IoCompleteRequest makes before completing (spec A.7, rules C1–C5).
+//! The verifier checks IoCompleteRequest makes before completing (spec A.7, rules C1–C6).
 
-use crate::machine::Cx;
+use crate::machine::{Cx, World};
 use crate::ntdef::{DISPATCH_LEVEL, PIRP, STATUS_PENDING};
 use crate::verifier::{Rule, Severity};
 
@@ -76,8 +76,39 @@ pub(crate) fn check_completion(cx: &Cx, irp: PIRP) -> bool {
             Rule::CompleteIrql,
             Severity::Violation,
             format!("IRP {addr:#x} completed while holding {locks} spin lock(s)"),
+            parties.clone(),
+        );
+    }
+    check_ownership(&mut g, cx, addr, parties);
+    true
+}
+
+/// Rule C5: the completer must own the IRP. What ntsim can know for sure (see `cancel.rs`): an
+/// IRP still linked in a cancel-safe queue belongs to the queue, and an IRP whose cancel routine
+/// is running belongs to that routine's thread.
+fn check_ownership(g: &mut World, cx: &Cx, addr: usize, parties: Vec<String>) {
+    let why = if let Some(q) = crate::csq::queue_of_linked(g, addr) {
+        Some(format!(
+            "it is still linked in cancel-safe queue {q:#x} (only IoCsqRemoveIrp/IoCsqRemoveNextIrp or the CSQ cancel path may take it out)"
+        ))
+    } else {
+        g.irps
+            .irps
+            .get(&addr)
+            .and_then(|s| s.cancel_taken_by)
+            .filter(|&a| a != cx.me)
+            .map(|a| {
+                format!(
+                    "IoCancelIrp in {} took its cancel routine, which owns it (spec A.3)",
+                    g.who(a)
+                )
+            })
+    };
+    if let Some(why) = why {
+        g.report(
+            Rule::CompleteWithoutOwnership,
+            format!("IRP {addr:#x} completed by a party that does not own it: {why}"),
             parties,
         );
     }
-    true
 }

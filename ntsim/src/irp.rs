@@ -10,8 +10,9 @@ use std::alloc::Layout;
 use std::collections::HashMap;
 
 use crate::machine::{Cx, World};
+use crate::sched::ActorId;
 use crate::ntdef::{
-    CCHAR, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, LIST_ENTRY, PIO_COMPLETION_ROUTINE, PIRP, PVOID,
+    CCHAR, KIRQL, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, LIST_ENTRY, PIO_COMPLETION_ROUTINE, PIRP, PVOID,
     SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, USHORT,
 };
 
@@ -37,12 +38,60 @@ pub(crate) struct IrpState {
     pub(crate) freed: bool,
     pub(crate) sink: Option<CompletionSink>,
     pub(crate) history: Vec<IrpEvent>,
+    /// Who may call IoCancelIrp on it without a rule C9 warning.
+    pub(crate) cancel_allowed: CancelAllowed,
+    /// IoCancelIrp in this actor took the cancel routine, which has not returned yet: until it
+    /// does, the IRP is the cancel routine's and nobody else may complete it (rules C5, C8).
+    pub(crate) cancel_taken_by: Option<ActorId>,
+}
+
+/// Who may cancel an IRP (rule C9: the allocator, or the parties the I/O manager designates).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CancelAllowed {
+    /// Anyone (IRPs whose requester ntsim does not track).
+    Anyone,
+    /// Only these actors.
+    Actors(Vec<ActorId>),
+}
+
+impl CancelAllowed {
+    pub(crate) fn allows(&self, actor: ActorId) -> bool {
+        match self {
+            CancelAllowed::Anyone => true,
+            CancelAllowed::Actors(list) => list.contains(&actor),
+        }
+    }
+}
+
+/// A cancel routine running in an actor (rule C10 bookkeeping).
+#[derive(Debug)]
+pub(crate) struct CancelFrame {
+    pub(crate) irp: usize,
+    /// `Irp->CancelIrql`: what the routine must release the cancel lock with.
+    pub(crate) cancel_irql: KIRQL,
+    /// The routine has released the cancel spin lock.
+    pub(crate) released: bool,
+    /// It released at DISPATCH_LEVEL and must KeLowerIrql(CancelIrql) before returning.
+    pub(crate) must_lower: bool,
+}
+
+/// A cancel routine set by IoSetCancelRoutine on an IRP whose `Cancel` was already TRUE: unless
+/// its setter clears it again before its next switch point, nobody will ever call it (rule C12).
+#[derive(Debug)]
+pub(crate) struct CancelWatch {
+    pub(crate) irp: usize,
+    pub(crate) setter: ActorId,
+    pub(crate) routine: usize,
 }
 
 /// Every IRP the machine allocated and not yet forgot.
 #[derive(Debug, Default)]
 pub(crate) struct IrpTable {
     pub(crate) irps: HashMap<usize, IrpState>,
+    /// Cancel routines running, per actor (innermost last).
+    pub(crate) cancel_frames: HashMap<ActorId, Vec<CancelFrame>>,
+    /// Rule C12 candidates, checked at the setter's next switch point.
+    pub(crate) cancel_watch: Vec<CancelWatch>,
 }
 
 impl World {
@@ -95,6 +144,8 @@ impl World {
                 freed: false,
                 sink: None,
                 history: Vec::new(),
+                cancel_allowed: CancelAllowed::Anyone,
+                cancel_taken_by: None,
             },
         );
         p
@@ -103,6 +154,51 @@ impl World {
     /// Whether `irp` is an IRP this machine allocated and has not freed.
     pub(crate) fn irp_is_live(&self, irp: usize) -> bool {
         self.irps.irps.get(&irp).is_some_and(|s| !s.freed)
+    }
+
+    /// Whether `irp` finished IoCompleteRequest's stack walk (and was not re-initialized).
+    pub(crate) fn irp_is_completed(&self, irp: usize) -> bool {
+        self.irps.irps.get(&irp).is_some_and(|s| s.completed)
+    }
+
+    /// Sets who may cancel `irp` without a rule C9 warning (the I/O manager designates the
+    /// requesting thread and itself).
+    pub(crate) fn set_cancel_allowed(&mut self, irp: usize, allowed: CancelAllowed) {
+        if let Some(s) = self.irps.irps.get_mut(&irp) {
+            s.cancel_allowed = allowed;
+        }
+    }
+
+    /// Rule C6: `routine` is about to use `irp` after it was completed or freed. Returns false
+    /// if so: the caller must then not touch the IRP (a completed IRP's current stack location
+    /// points past its stack array; a freed one is gone, which is fatal) and should pass a
+    /// switch point (`cx.reschedule`), which parks it if the machine halted.
+    pub(crate) fn check_irp_usable(&mut self, me: ActorId, irp: usize, routine: &str) -> bool {
+        let Some(s) = self.irps.irps.get(&irp) else {
+            return true;
+        };
+        let (freed, completed) = (s.freed, s.completed);
+        if !freed && !completed {
+            return true;
+        }
+        let who = self.who(me);
+        let mut parties = vec![who];
+        parties.extend(self.irp_history(irp));
+        if freed {
+            self.report_as(
+                crate::verifier::Rule::UseAfterHandoff,
+                crate::verifier::Severity::Fatal,
+                format!("{routine} on IRP {irp:#x} after IoFreeIrp"),
+                parties,
+            );
+            return false;
+        }
+        self.report(
+            crate::verifier::Rule::UseAfterHandoff,
+            format!("{routine} on IRP {irp:#x} after it was completed (ntsim skips the call)"),
+            parties,
+        );
+        false
     }
 }
 
@@ -136,7 +232,22 @@ pub fn IoAllocateIrp(stack_size: CCHAR, _charge_quota: u8) -> PIRP {
     let mut g = cx.lock();
     let p = g.allocate_irp(stack_size);
     g.irp_event(p as usize, cx.me, "allocated".into());
+    // Rule C9: the allocator may cancel its own IRP; others only if designated.
+    g.set_cancel_allowed(p as usize, CancelAllowed::Actors(vec![cx.me]));
     p
+}
+
+/// Lets `thread` (an emulated thread or DPC context) cancel `irp` without a rule C9 warning, as
+/// the I/O manager does for the requester of an IRP it built. Call from an emulated thread.
+pub fn designate_canceller(irp: PIRP, thread: ActorId) {
+    let cx = Cx::get();
+    let mut g = cx.lock();
+    if let Some(s) = g.irps.irps.get_mut(&(irp as usize)) {
+        match &mut s.cancel_allowed {
+            CancelAllowed::Anyone => {}
+            CancelAllowed::Actors(list) => list.push(thread),
+        }
+    }
 }
 
 /// Re-initializes an IRP (its size and stack count as allocated).
@@ -152,6 +263,7 @@ pub unsafe fn IoInitializeIrp(irp: PIRP, size: USHORT, stack_size: CCHAR) {
     let cx = Cx::get();
     if let Some(s) = cx.lock().irps.irps.get_mut(&(irp as usize)) {
         s.completed = false;
+        s.cancel_taken_by = None;
     }
 }
 
@@ -261,12 +373,17 @@ pub unsafe fn IoSkipCurrentIrpStackLocation(irp: PIRP) {
 /// `irp` must be a live IRP with a current stack location.
 #[allow(non_snake_case)]
 pub unsafe fn IoMarkIrpPending(irp: PIRP) {
-    // SAFETY: the caller guarantees a current stack location.
-    unsafe { (*IoGetCurrentIrpStackLocation(irp)).Control |= SL_PENDING_RETURNED };
     let cx = Cx::get();
     let mut g = cx.lock();
-    g.irp_event(irp as usize, cx.me, "marked pending".into());
+    if !g.check_irp_usable(cx.me, irp as usize, "IoMarkIrpPending") {
+        drop(cx.reschedule(g));
+        return;
+    }
     crate::cancel::check_mark_pending(&mut g, cx.me, irp as usize);
+    g.irp_event(irp as usize, cx.me, "marked pending".into());
+    drop(g);
+    // SAFETY: the caller guarantees a current stack location.
+    unsafe { (*IoGetCurrentIrpStackLocation(irp)).Control |= SL_PENDING_RETURNED };
 }
 
 /// Sets a completion routine in the next-lower stack location.

@@ -37,6 +37,7 @@ pub mod thread;
 pub mod timer;
 pub mod verifier;
 pub mod wait;
+pub mod csq;
 pub mod driver_bugs;
 
 pub use machine::{Config, Kernel, Outcome};

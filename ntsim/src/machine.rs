@@ -90,6 +90,7 @@ pub(crate) struct World {
     pub(crate) threads: crate::thread::ThreadTable,
     pub(crate) irps: crate::irp::IrpTable,
     pub(crate) drivers: crate::driver::DriverTable,
+    pub(crate) csq: crate::csq::CsqTable,
 }
 
 impl World {
@@ -264,6 +265,7 @@ impl Kernel {
             threads: Default::default(),
             irps: Default::default(),
             drivers: Default::default(),
+            csq: Default::default(),
         };
         Kernel {
             m: Arc::new(Machine {

@@ -349,6 +349,9 @@ pub(crate) fn acquire_cancel_lock() -> KIRQL {
 #[allow(non_snake_case)]
 pub fn IoReleaseCancelSpinLock(irql: KIRQL) {
     let cx = Cx::get();
+    if !crate::cancel::on_release_cancel_lock(&cx, irql) {
+        return;
+    }
     let lock = cx.lock().spin.cancel_lock_addr();
     if cx.release_spin(lock, "IoReleaseCancelSpinLock").is_none() {
         return;

@@ -81,12 +81,24 @@ pub(crate) fn spawn_thread(
     process: u32,
     body: Box<dyn FnOnce() + Send>,
 ) -> (ActorId, usize) {
+    let cpu = g.sched.running.map(|r| g.sched.actor(r).cpu).unwrap_or(0);
+    spawn_thread_on(g, m, name, process, cpu, body)
+}
+
+/// [`spawn_thread`] on a given CPU.
+pub(crate) fn spawn_thread_on(
+    g: &mut World,
+    m: &crate::sync::Arc<crate::machine::Machine>,
+    name: String,
+    process: u32,
+    cpu: usize,
+    body: Box<dyn FnOnce() + Send>,
+) -> (ActorId, usize) {
     let kind = if process == SYSTEM_PROCESS {
         ActorKind::SystemThread
     } else {
         ActorKind::UserThread { process }
     };
-    let cpu = g.sched.running.map(|r| g.sched.actor(r).cpu).unwrap_or(0);
     let id = Cx::spawn_actor(
         m,
         g,
@@ -253,6 +265,31 @@ pub struct SystemThread {
 }
 
 impl SystemThread {
+    /// Starts `body` on a new system thread named `name`, on CPU `cpu` (a thread parked at
+    /// DISPATCH_LEVEL keeps its CPU, so races between threads need them on different CPUs).
+    /// Call from an emulated thread.
+    ///
+    /// # Panics
+    /// If the machine has no CPU `cpu`.
+    pub fn spawn_on<F: FnOnce() + Send + 'static>(cpu: usize, name: &str, body: F) -> SystemThread {
+        let cx = Cx::get();
+        let (actor, object) = {
+            let mut g = cx.lock();
+            assert!(cpu < g.cpus.len(), "the machine has no CPU {cpu}");
+            let (actor, object) = spawn_thread_on(
+                &mut g,
+                &cx.m,
+                name.to_string(),
+                SYSTEM_PROCESS,
+                cpu,
+                Box::new(body),
+            );
+            g.reference(object); // this handle's reference
+            (actor, object)
+        };
+        SystemThread { object, actor }
+    }
+
     /// Starts `body` on a new system thread named `name`. Call from an emulated thread.
     pub fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> SystemThread {
         let cx = Cx::get();

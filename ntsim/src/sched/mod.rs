@@ -214,6 +214,7 @@ impl Cx {
                 vec![who],
             );
         }
+        crate::cancel::check_cancel_watch(&mut g, me);
         match g.choose_next(me) {
             Some(next) if next == me => return g,
             Some(next) => {
