@@ -192,7 +192,8 @@ impl IrpView {
             return None;
         }
         // SAFETY: as above.
-        let (code, input_length, output_length) = unsafe { sys::irp_ioctl_parameters(self.as_ptr()) };
+        let (code, input_length, output_length) =
+            unsafe { sys::irp_ioctl_parameters(self.as_ptr()) };
         Some(IoctlParameters {
             code,
             input_length,
@@ -314,12 +315,33 @@ pub struct Irp {
 unsafe impl Send for Irp {}
 
 impl Irp {
-    /// Takes ownership of an IRP handed over by the kernel.
+    /// Takes ownership of a raw `PIRP`: the hatch for code that receives IRPs from elsewhere
+    /// (a driver being migrated step by step, a test harness that builds IRPs).
+    ///
+    /// IRQL: any.
     ///
     /// # Safety
     /// `irp` is a live IRP with a current stack location and a NULL cancel routine, and the
-    /// caller owns it (spec A.3) and gives that ownership up.
-    pub(crate) unsafe fn from_raw(irp: *mut sys::Irp) -> Irp {
+    /// caller owns it (spec A.3: nobody else may complete it) and gives that ownership up.
+    pub unsafe fn from_raw(irp: *mut c_void) -> Irp {
+        // SAFETY: forwarded caller contract.
+        unsafe { Irp::from_sys(irp.cast()) }
+    }
+
+    /// Gives up ownership and returns the raw `PIRP`; the caller becomes responsible for
+    /// completing it.
+    ///
+    /// IRQL: any.
+    #[must_use = "the raw IRP must still be completed"]
+    pub fn into_raw(self) -> *mut c_void {
+        self.into_sys().cast()
+    }
+
+    /// Takes ownership of an IRP handed over by the kernel.
+    ///
+    /// # Safety
+    /// As [`Irp::from_raw`].
+    pub(crate) unsafe fn from_sys(irp: *mut sys::Irp) -> Irp {
         // INVARIANT: the caller's guarantees.
         Irp {
             raw: NonNull::new(irp).expect("an IRP pointer is never null"),
@@ -327,7 +349,7 @@ impl Irp {
     }
 
     /// Gives up ownership and returns the raw IRP (for handing it to the kernel).
-    pub(crate) fn into_raw(self) -> *mut sys::Irp {
+    pub(crate) fn into_sys(self) -> *mut sys::Irp {
         let me = ManuallyDrop::new(self);
         me.raw.as_ptr()
     }
@@ -343,8 +365,11 @@ impl Irp {
     /// # Panics
     /// If `status` is `STATUS_PENDING` (a bugcheck on Windows, rule C3).
     pub fn complete(self, status: NtStatus, information: usize) -> Completed {
-        assert!(status != NtStatus::PENDING, "an IRP cannot be completed with STATUS_PENDING");
-        let irp = self.into_raw();
+        assert!(
+            status != NtStatus::PENDING,
+            "an IRP cannot be completed with STATUS_PENDING"
+        );
+        let irp = self.into_sys();
         // SAFETY: type invariant: we own a live IRP with a current stack location.
         let pending = unsafe { sys::irp_is_marked_pending(irp) };
         // SAFETY: we own the IRP, its cancel routine is NULL, the status is not PENDING, and

@@ -164,7 +164,9 @@ pub struct Ticket {
 
 impl fmt::Debug for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ticket").field("slot", &self.slot).finish_non_exhaustive()
+        f.debug_struct("Ticket")
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
     }
 }
 
@@ -199,22 +201,21 @@ impl<P: QueuePolicy, const N: usize> CancelSafeQueue<P, N> {
     /// IRQL: <= DISPATCH_LEVEL. Cannot fail (IoCsqInitializeEx returns STATUS_SUCCESS, spec
     /// A.9.2).
     pub fn new(policy: impl PinInit<P>) -> impl PinInit<Self> {
+        let init = move |this: *mut Self| {
+            // SAFETY: `this` is valid for writes of a `Self` (PinInit contract).
+            unsafe { Self::init_fields(this) };
+            // SAFETY: as above; only the address is computed.
+            let policy_slot = unsafe { &raw mut (*this).policy };
+            // SAFETY: `policy_slot` is valid for writes and pinned with the queue.
+            unsafe { policy.__pinned_init(policy_slot) }?;
+            // SAFETY: every other field is initialized; `this` does not move any more.
+            unsafe { Self::register(this) };
+            Ok(())
+        };
         // SAFETY: the closure initializes every field in place before returning Ok (the policy
         // last but one, then the `IO_CSQ`, registered with its final address, which the pinning
         // keeps stable); on a policy error nothing was registered with the kernel.
-        unsafe {
-            pin_init_from_closure(move |this: *mut Self| {
-                // SAFETY: `this` is valid for writes of a `Self` (PinInit contract).
-                unsafe { Self::init_fields(this) };
-                // SAFETY: as above; only the address is computed.
-                let policy_slot = unsafe { &raw mut (*this).policy };
-                // SAFETY: `policy_slot` is valid for writes and pinned with the queue.
-                unsafe { policy.__pinned_init(policy_slot) }?;
-                // SAFETY: every other field is initialized; `this` does not move any more.
-                unsafe { Self::register(this) };
-                Ok(())
-            })
-        }
+        unsafe { pin_init_from_closure(init) }
     }
 
     /// Initializes the lock, the list head, the counter and the tracking slots in place.
@@ -361,7 +362,7 @@ impl<P: QueuePolicy, const N: usize> CancelSafeQueue<P, N> {
             arg,
             slot: slot_ptr,
         };
-        let raw = irp.into_raw();
+        let raw = irp.into_sys();
         // SAFETY: the queue is initialized; we own `raw` and hand it over; the context (if any)
         // is reserved for this IRP until the kernel is done with it (slot invariant); the insert
         // context is the `InsertArgs` the insert callback expects, alive for the call.
@@ -378,7 +379,7 @@ impl<P: QueuePolicy, const N: usize> CancelSafeQueue<P, N> {
             // routine.
             // SAFETY: the insert was refused, so ownership never left us.
             Some(status) => Err(Refused {
-                irp: unsafe { Irp::from_raw(raw) },
+                irp: unsafe { Irp::from_sys(raw) },
                 status,
             }),
             // Accepted (our callback only returns STATUS_SUCCESS or an error): marked pending
@@ -511,7 +512,7 @@ impl<P: QueuePolicy, const N: usize> CancelSafeQueue<P, N> {
         // SAFETY: the IRP is ours (caller contract), so its DriverContext words are too.
         unsafe { Self::release_slot_of(raw) };
         // SAFETY: caller contract: dequeued, cancel routine NULL, owned.
-        unsafe { Irp::from_raw(raw) }
+        unsafe { Irp::from_sys(raw) }
     }
 
     /// Clears `IRP_IN` on the IRP's tracking slot, if any, and clears the queue's words.
@@ -671,7 +672,7 @@ impl<P: QueuePolicy, const N: usize> CancelSafeQueue<P, N> {
         // SAFETY: as just said.
         unsafe { Self::release_slot_of(irp) };
         // SAFETY: as above.
-        let irp = unsafe { Irp::from_raw(irp) };
+        let irp = unsafe { Irp::from_sys(irp) };
         this.policy.cancelled(irp);
     }
 }
@@ -694,4 +695,3 @@ impl<P: QueuePolicy + fmt::Debug, const N: usize> fmt::Debug for CancelSafeQueue
             .finish_non_exhaustive()
     }
 }
-

@@ -7,7 +7,10 @@ use core::ptr;
 
 use ntsim::ntdef as nt;
 
-use super::{CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, ThreadStartFn, UnloadFn};
+use super::{
+    CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, ThreadStartFn,
+    UnloadFn,
+};
 
 pub(crate) use nt::{
     DEVICE_OBJECT as DeviceObject, DRIVER_OBJECT as DriverObject, ETHREAD as KThread,
@@ -123,7 +126,12 @@ pub(crate) fn irp_driver_context(irp: *mut Irp, index: usize) -> *mut *mut c_voi
 
 pub(crate) unsafe fn list_init(head: *mut ListEntry) {
     // SAFETY: the caller guarantees `head` is writable.
-    unsafe { head.write(ListEntry { Flink: head, Blink: head }) }
+    unsafe {
+        head.write(ListEntry {
+            Flink: head,
+            Blink: head,
+        })
+    }
 }
 
 pub(crate) unsafe fn list_is_empty(head: *mut ListEntry) -> bool {
@@ -140,7 +148,12 @@ pub(crate) unsafe fn list_insert_tail(head: *mut ListEntry, entry: *mut ListEntr
     // SAFETY: the caller guarantees a linked `head` and an unlinked `entry`, under its lock.
     let blink = unsafe { (*head).Blink };
     // SAFETY: as above.
-    unsafe { entry.write(ListEntry { Flink: head, Blink: blink }) };
+    unsafe {
+        entry.write(ListEntry {
+            Flink: head,
+            Blink: blink,
+        })
+    };
     // SAFETY: `blink` is linked in the same list.
     unsafe { (*blink).Flink = entry };
     // SAFETY: as above.
@@ -149,7 +162,10 @@ pub(crate) unsafe fn list_insert_tail(head: *mut ListEntry, entry: *mut ListEntr
 
 pub(crate) unsafe fn list_remove(entry: *mut ListEntry) {
     // SAFETY: the caller guarantees a linked entry, under its lock.
-    let ListEntry { Flink: next, Blink: prev } = unsafe { entry.read() };
+    let ListEntry {
+        Flink: next,
+        Blink: prev,
+    } = unsafe { entry.read() };
     // SAFETY: neighbours of a linked entry are linked.
     unsafe { (*prev).Flink = next };
     // SAFETY: as above.
@@ -314,7 +330,12 @@ pub(crate) unsafe fn timer_init(timer: *mut KTimer, notification: bool) {
     unsafe { ntsim::timer::KeInitializeTimerEx(timer, kind) }
 }
 
-pub(crate) unsafe fn timer_set(timer: *mut KTimer, due: i64, period_ms: i32, dpc: *mut KDpc) -> bool {
+pub(crate) unsafe fn timer_set(
+    timer: *mut KTimer,
+    due: i64,
+    period_ms: i32,
+    dpc: *mut KDpc,
+) -> bool {
     // SAFETY: forwarded caller contract.
     unsafe { ntsim::timer::KeSetTimerEx(timer, due, period_ms, dpc) != 0 }
 }
@@ -499,7 +520,11 @@ pub(crate) fn symbolic_link_delete(link: &[u16]) -> Ntstatus {
     unsafe { ntsim::driver::IoDeleteSymbolicLink(&mut link) }
 }
 
-pub(crate) unsafe fn driver_set_dispatch(driver: *mut DriverObject, major: usize, routine: DispatchFn) {
+pub(crate) unsafe fn driver_set_dispatch(
+    driver: *mut DriverObject,
+    major: usize,
+    routine: DispatchFn,
+) {
     // SAFETY: the caller guarantees its own driver object during DriverEntry.
     unsafe { (*driver).MajorFunction[major] = Some(routine) }
 }

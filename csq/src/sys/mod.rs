@@ -49,13 +49,19 @@ pub(crate) type Ntstatus = i32;
 pub(crate) type Kirql = u8;
 
 /// `CsqInsertIrpEx`.
-pub(crate) type CsqInsertIrpExFn =
-    unsafe extern "system" fn(csq: *mut IoCsq, irp: *mut Irp, insert_context: *mut c_void) -> Ntstatus;
+pub(crate) type CsqInsertIrpExFn = unsafe extern "system" fn(
+    csq: *mut IoCsq,
+    irp: *mut Irp,
+    insert_context: *mut c_void,
+) -> Ntstatus;
 /// `CsqRemoveIrp` and `CsqCompleteCanceledIrp`.
 pub(crate) type CsqIrpFn = unsafe extern "system" fn(csq: *mut IoCsq, irp: *mut Irp);
 /// `CsqPeekNextIrp`.
-pub(crate) type CsqPeekNextIrpFn =
-    unsafe extern "system" fn(csq: *mut IoCsq, irp: *mut Irp, peek_context: *mut c_void) -> *mut Irp;
+pub(crate) type CsqPeekNextIrpFn = unsafe extern "system" fn(
+    csq: *mut IoCsq,
+    irp: *mut Irp,
+    peek_context: *mut c_void,
+) -> *mut Irp;
 /// `CsqAcquireLock`.
 pub(crate) type CsqAcquireLockFn = unsafe extern "system" fn(csq: *mut IoCsq, irql: *mut Kirql);
 /// `CsqReleaseLock`.
@@ -259,7 +265,8 @@ pub(crate) unsafe fn irp_set_cancel_routine(
 }
 
 /// A cancel routine (`DRIVER_CANCEL`).
-pub(crate) type DispatchCancelFn = unsafe extern "system" fn(device: *mut DeviceObject, irp: *mut Irp);
+pub(crate) type DispatchCancelFn =
+    unsafe extern "system" fn(device: *mut DeviceObject, irp: *mut Irp);
 
 /// Stores `status` and `information` in `Irp->IoStatus` and calls
 /// `IoCompleteRequest(irp, IO_NO_INCREMENT)`.
@@ -293,7 +300,10 @@ pub(crate) fn irp_from_list_entry(entry: *mut ListEntry) -> *mut Irp {
 /// IRQL: any. Computes an address only.
 #[inline]
 pub(crate) fn irp_driver_context(irp: *mut Irp, index: usize) -> *mut *mut c_void {
-    assert!(index < 3, "DriverContext[3] is reserved by IoCsq (spec A.2)");
+    assert!(
+        index < 3,
+        "DriverContext[3] is reserved by IoCsq (spec A.2)"
+    );
     imp::irp_driver_context(irp, index)
 }
 
@@ -582,7 +592,12 @@ pub(crate) unsafe fn timer_init(timer: *mut KTimer, notification: bool) {
 /// IRQL: <= DISPATCH_LEVEL. # Safety: `timer` (and `dpc`, if not null) are initialized and stay
 /// valid while the timer is inserted or its DPC queued or running.
 #[inline]
-pub(crate) unsafe fn timer_set(timer: *mut KTimer, due: i64, period_ms: i32, dpc: *mut KDpc) -> bool {
+pub(crate) unsafe fn timer_set(
+    timer: *mut KTimer,
+    due: i64,
+    period_ms: i32,
+    dpc: *mut KDpc,
+) -> bool {
     // SAFETY: forwarded caller contract.
     unsafe { imp::timer_set(timer, due, period_ms, dpc) }
 }
@@ -768,7 +783,11 @@ pub(crate) fn symbolic_link_delete(link: &[u16]) -> Ntstatus {
 /// IRQL: PASSIVE_LEVEL (DriverEntry). # Safety: `driver` is the caller's driver object, during
 /// DriverEntry.
 #[inline]
-pub(crate) unsafe fn driver_set_dispatch(driver: *mut DriverObject, major: usize, routine: DispatchFn) {
+pub(crate) unsafe fn driver_set_dispatch(
+    driver: *mut DriverObject,
+    major: usize,
+    routine: DispatchFn,
+) {
     // SAFETY: forwarded caller contract.
     unsafe { imp::driver_set_dispatch(driver, major, routine) }
 }
