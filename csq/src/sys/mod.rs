@@ -155,6 +155,8 @@ impl<T> core::fmt::Debug for Opaque<T> {
 
 /// `STATUS_SUCCESS`.
 pub(crate) const STATUS_SUCCESS: Ntstatus = 0;
+/// A released `KSPIN_LOCK` (what `KeInitializeSpinLock` stores).
+pub(crate) const SPIN_LOCK_INIT: KSpinLock = 0;
 /// `PASSIVE_LEVEL`.
 pub(crate) const PASSIVE_LEVEL: Kirql = 0;
 /// `APC_LEVEL`.
