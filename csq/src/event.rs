@@ -45,7 +45,7 @@ impl Event {
     /// Signals the event (`KeSetEvent`); returns whether it was signaled before.
     ///
     /// IRQL: <= DISPATCH_LEVEL.
-    pub fn set(&self) -> bool {
+    pub fn signal(&self) -> bool {
         // SAFETY: an initialized event.
         unsafe { sys::event_set(self.inner.get()) }
     }

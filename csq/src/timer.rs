@@ -128,15 +128,15 @@ impl<C: TimerCallback<ID>, const ID: u64> Timer<C, ID> {
     /// After [`shutdown`](Self::shutdown) it does nothing and returns `false`.
     ///
     /// IRQL: <= DISPATCH_LEVEL.
-    pub fn set(&self, due: Interval) -> bool {
-        self.set_periodic(due, 0)
+    pub fn arm(&self, due: Interval) -> bool {
+        self.arm_periodic(due, 0)
     }
 
     /// Arms the timer to expire after `due`, then every `period_ms` milliseconds (0: once)
     /// (`KeSetTimerEx`). Returns whether it was already armed.
     ///
     /// IRQL: <= DISPATCH_LEVEL.
-    pub fn set_periodic(&self, due: Interval, period_ms: u32) -> bool {
+    pub fn arm_periodic(&self, due: Interval, period_ms: u32) -> bool {
         if self.shut_down.load(Ordering::SeqCst) {
             return false;
         }

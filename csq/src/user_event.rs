@@ -57,7 +57,7 @@ impl UserEvent {
     /// Signals the event (`KeSetEvent`); returns whether it was signaled before.
     ///
     /// IRQL: <= DISPATCH_LEVEL.
-    pub fn set(&self) -> bool {
+    pub fn signal(&self) -> bool {
         // SAFETY: a referenced event (type invariant).
         unsafe { sys::event_set(self.event.as_ptr()) }
     }
