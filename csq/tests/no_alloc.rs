@@ -51,6 +51,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is global: tests of this binary run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Counts the host allocations `f` makes.
 fn count(f: impl FnOnce()) -> usize {
     ALLOCS.store(0, Ordering::SeqCst);
@@ -271,6 +274,7 @@ fn irps() -> [RawIrp; 4] {
 
 #[test]
 fn csq_adds_no_host_allocation_to_the_kernels_own() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // The counter sees an allocation when there is one (a check that cannot fail is no check).
     assert_eq!(count(|| drop(std::hint::black_box(Box::new(1u8)))), 1);
     let bare = machine()
@@ -314,6 +318,7 @@ fn csq_adds_no_host_allocation_to_the_kernels_own() {
 
 #[test]
 fn queueing_and_cancelling_work_with_every_pool_allocation_failing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = machine().run(|| {
         let q = Box::pin_init(CancelSafeQueue::<Fifo, 1>::new(Fifo)).unwrap();
         let irps = irps();
