@@ -136,8 +136,10 @@ impl<E: DeviceHandler> Extension<E> {
     /// # Safety
     /// `ext` is the header of a live `Extension<E>` that nothing uses any more.
     unsafe fn drop_in_place(ext: *mut Header) {
-        // SAFETY: caller contract.
-        unsafe { ptr::drop_in_place(&raw mut (*ext.cast::<Self>()).ext) };
+        // SAFETY: caller contract; address only.
+        let e = unsafe { &raw mut (*ext.cast::<Self>()).ext };
+        // SAFETY: caller contract: initialized and unused.
+        unsafe { ptr::drop_in_place(e) };
     }
 }
 
@@ -189,9 +191,11 @@ impl DriverObject {
         .map_err(NtStatus)?;
         // SAFETY: a fresh device with an extension of `size` bytes.
         let ext = unsafe { sys::device_extension(dev) }.cast::<Extension<E>>();
+        // SAFETY: address only.
+        let header = unsafe { &raw mut (*ext).header };
         // SAFETY: the extension's storage is writable and 16-byte aligned.
         unsafe {
-            (&raw mut (*ext).header).write(Header {
+            header.write(Header {
                 vtable: Extension::<E>::VTABLE,
                 symbolic_link: None,
             })
@@ -255,7 +259,10 @@ unsafe fn delete_device(dev: *mut sys::DeviceObject) {
     // SAFETY: caller contract: the extension starts with our header.
     let header = unsafe { sys::device_extension(dev) }.cast::<Header>();
     // SAFETY: as above.
-    let (vtable, link) = unsafe { ((*header).vtable, (*header).symbolic_link) };
+    let Header {
+        vtable,
+        symbolic_link: link,
+    } = unsafe { header.read() };
     if let Some(link) = link {
         sys::symbolic_link_delete(link);
     }
@@ -283,9 +290,11 @@ impl<E: DeviceHandler> Device<E> {
     pub fn extension(&self) -> Pin<&E> {
         // SAFETY: a live device made by `create_device`.
         let ext = unsafe { sys::device_extension(self.raw.as_ptr()) }.cast::<Extension<E>>();
-        // SAFETY: its extension is an initialized `Extension<E>`, pinned in the device object
-        // and alive as long as the device (which `self` keeps).
-        unsafe { Pin::new_unchecked(&(*ext).ext) }
+        // SAFETY: its extension is an initialized `Extension<E>`, alive as long as the device
+        // (which `self` keeps).
+        let e = unsafe { &(*ext).ext };
+        // SAFETY: pinned in the device object.
+        unsafe { Pin::new_unchecked(e) }
     }
 
     /// Drops the extension, deletes the symbolic link and the device (`IoDeleteDevice`).

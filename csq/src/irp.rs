@@ -254,7 +254,7 @@ impl IrpView {
     pub fn file_object(&self) -> Option<FileObject> {
         // SAFETY: a live IRP.
         let f = unsafe { sys::irp_file_object(self.as_ptr()) };
-        (!f.is_null()).then(|| FileObject(f as usize))
+        (!f.is_null()).then_some(FileObject(f as usize))
     }
 
     /// `Irp->RequestorMode`: whether handles and buffers of the request come from user mode.

@@ -223,8 +223,10 @@ impl<P: QueuePolicy, const N: usize> CancelSafeQueue<P, N> {
     /// # Safety
     /// `this` is valid for writes of a `Self`.
     unsafe fn init_fields(this: *mut Self) {
-        // SAFETY: caller contract; addresses only.
-        let (lock, head) = unsafe { (&raw const (*this).lock, &raw const (*this).head) };
+        // SAFETY: caller contract; address only.
+        let lock = unsafe { &raw const (*this).lock };
+        // SAFETY: as above.
+        let head = unsafe { &raw const (*this).head };
         // SAFETY: the lock's storage is writable.
         unsafe { sys::spin_lock_init(Opaque::raw_get(lock)) };
         // SAFETY: the head's storage is writable and will not move (pinned).
@@ -238,11 +240,13 @@ impl<P: QueuePolicy, const N: usize> CancelSafeQueue<P, N> {
         for i in 0..N {
             // SAFETY: within the array.
             let slot = unsafe { slots.add(i) };
-            // SAFETY: writable storage for one slot. A zeroed context is a valid unused one
-            // (IoCsqInsertIrpEx initializes it, spec A.9.3 step 1).
+            // SAFETY: a zeroed context is a valid unused one (IoCsqInsertIrpEx initializes it,
+            // spec A.9.3 step 1), and `Opaque` accepts any bytes.
+            let context = unsafe { core::mem::zeroed() };
+            // SAFETY: writable storage for one slot.
             unsafe {
                 slot.write(Slot {
-                    context: core::mem::zeroed(),
+                    context,
                     state: AtomicU8::new(0),
                 })
             };
@@ -377,8 +381,8 @@ impl<P: QueuePolicy, const N: usize> CancelSafeQueue<P, N> {
         match NtError::from_status(NtStatus(status)) {
             // Spec A.9.3 step 3: refused; the IRP is ours again, unmarked, with no cancel
             // routine.
-            // SAFETY: the insert was refused, so ownership never left us.
             Some(status) => Err(Refused {
+                // SAFETY: the insert was refused, so ownership never left us.
                 irp: unsafe { Irp::from_sys(raw) },
                 status,
             }),

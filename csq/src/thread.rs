@@ -53,8 +53,10 @@ impl<T: ThreadMain> SystemThread<T> {
     /// then dropped again.
     pub fn new(data: impl PinInit<T>) -> impl PinInit<Self, NtStatus> {
         let init = move |this: *mut Self| {
-            // SAFETY: `this` is valid for writes (PinInit contract); addresses only.
-            let (slot, thread) = unsafe { (&raw mut (*this).data, &raw mut (*this).thread) };
+            // SAFETY: `this` is valid for writes (PinInit contract); address only.
+            let slot = unsafe { &raw mut (*this).data };
+            // SAFETY: as above.
+            let thread = unsafe { &raw mut (*this).thread };
             // SAFETY: `slot` is writable and pinned with `Self`.
             let Ok(()) = unsafe { data.__pinned_init(slot) };
             // SAFETY: the start routine gets `slot`, which stays valid until the thread has
@@ -110,8 +112,10 @@ impl<T: ThreadMain> SystemThread<T> {
     }
 
     unsafe extern "system" fn start(context: *mut c_void) {
-        // SAFETY: `context` is the pinned `data` of a `SystemThread`, valid until this returns.
-        let data = unsafe { Pin::new_unchecked(&*context.cast::<T>()) };
+        // SAFETY: `context` is the `data` of a `SystemThread`, valid until this returns.
+        let data = unsafe { &*context.cast::<T>() };
+        // SAFETY: `data` is pinned in its `SystemThread`.
+        let data = unsafe { Pin::new_unchecked(data) };
         data.run();
     }
 }

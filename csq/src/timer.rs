@@ -106,8 +106,10 @@ impl<C: TimerCallback<ID>, const ID: u64> Timer<C, ID> {
     /// IRQL: <= DISPATCH_LEVEL.
     pub fn new(kind: TimerKind) -> impl PinInit<Self> {
         let init = move |this: *mut Self| {
-            // SAFETY: `this` is valid for writes (PinInit contract); addresses only.
-            let (timer, dpc) = unsafe { (&raw const (*this).timer, &raw const (*this).dpc) };
+            // SAFETY: `this` is valid for writes (PinInit contract); address only.
+            let timer = unsafe { &raw const (*this).timer };
+            // SAFETY: as above.
+            let dpc = unsafe { &raw const (*this).dpc };
             // SAFETY: the timer's final storage, not inserted.
             unsafe { sys::timer_init(Opaque::raw_get(timer), kind == TimerKind::Notification) };
             // SAFETY: the DPC's final storage; its routine gets this timer's address, which stays
@@ -194,7 +196,9 @@ impl<C: TimerCallback<ID>, const ID: u64> Timer<C, ID> {
         let timer = context.cast::<Self>();
         // SAFETY: `HasTimer::OFFSET` is the offset of this timer in its container (trait
         // contract), so stepping back gives the container, which outlives the timer's DPCs.
-        let container = unsafe { &*timer.byte_sub(C::OFFSET).cast::<C>() };
+        let container = unsafe { timer.byte_sub(C::OFFSET) }.cast::<C>();
+        // SAFETY: as above: a live container.
+        let container = unsafe { &*container };
         // SAFETY: DPC routines run at DISPATCH_LEVEL.
         let level = unsafe { DispatchLevel::assume() };
         container.expired(level);

@@ -105,13 +105,23 @@ fn call(driver: *mut DRIVER_OBJECT, irp: RawIrp) -> i32 {
     unsafe { routine(dev, irp.ptr()) }
 }
 
+/// Calls the driver's unload routine, as the I/O manager does once the driver is idle.
+fn unload_driver(driver: *mut DRIVER_OBJECT) {
+    // SAFETY: the driver is loaded.
+    let routine = unsafe { (*driver).DriverUnload }.expect("unload routine");
+    // SAFETY: no I/O is in flight in these tests.
+    unsafe { routine(driver) };
+}
+
 #[test]
 fn driver_entry_creates_the_device_and_dispatches_to_the_handler() {
     let out = machine().run(|| {
         let driver = ntsim::driver::load_driver("CsqTest", Some(test_driver_entry)).unwrap();
         assert_eq!(ntsim::driver::device_names(), ["\\device\\csqtest"]);
         // SAFETY: loaded driver with one device.
-        let flags = unsafe { (*(*driver).DeviceObject).Flags };
+        let dev = unsafe { (*driver).DeviceObject };
+        // SAFETY: as above.
+        let flags = unsafe { (*dev).Flags };
         assert_eq!(flags & DO_DEVICE_INITIALIZING, 0);
 
         let create = RawIrp::new(IRP_MJ_CREATE, 0xF11E);
@@ -156,8 +166,7 @@ fn cleanup_flushes_the_handles_queued_requests_and_unload_cancels_the_rest() {
         assert!(!b.completed());
 
         let before = UNLOADS.load(Ordering::SeqCst);
-        // SAFETY: the driver is loaded and no I/O is in flight in this test.
-        unsafe { ((*driver).DriverUnload.expect("unload routine"))(driver) };
+        unload_driver(driver);
         assert_eq!(UNLOADS.load(Ordering::SeqCst), before + 1);
         assert!(ntsim::driver::device_names().is_empty());
         assert_eq!(
@@ -180,8 +189,7 @@ fn a_failing_driver_entry_deletes_its_devices() {
         assert!(ntsim::driver::device_names().is_empty());
         // The symbolic link went with it: the name can be created again.
         let driver = ntsim::driver::load_driver("CsqTest", Some(test_driver_entry)).unwrap();
-        // SAFETY: the driver is loaded and idle.
-        unsafe { ((*driver).DriverUnload.expect("unload routine"))(driver) };
+        unload_driver(driver);
     });
     out.expect_clean();
 }

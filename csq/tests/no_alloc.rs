@@ -129,42 +129,79 @@ struct Bare {
     context: IO_CSQ_IRP_CONTEXT,
 }
 
+/// `*p`.
+///
+/// # Safety
+/// `p` is valid for reads.
+unsafe fn get<T: Copy>(p: *const T) -> T {
+    // SAFETY: caller contract.
+    unsafe { p.read() }
+}
+
+/// `*p = v`.
+///
+/// # Safety
+/// `p` is valid for writes.
+unsafe fn set<T>(p: *mut T, v: T) {
+    // SAFETY: caller contract.
+    unsafe { p.write(v) }
+}
+
+fn flink(e: *mut LIST_ENTRY) -> *mut *mut LIST_ENTRY {
+    e.cast()
+}
+
+fn blink(e: *mut LIST_ENTRY) -> *mut *mut LIST_ENTRY {
+    // SAFETY: address arithmetic inside a LIST_ENTRY.
+    e.cast::<*mut LIST_ENTRY>().wrapping_add(1)
+}
+
+fn head_of(csq: PIO_CSQ) -> *mut LIST_ENTRY {
+    csq.wrapping_byte_add(std::mem::offset_of!(Bare, head))
+        .cast()
+}
+
+fn lock_of(csq: PIO_CSQ) -> *mut KSPIN_LOCK {
+    csq.wrapping_byte_add(std::mem::offset_of!(Bare, lock))
+        .cast()
+}
+
 unsafe extern "system" fn bare_insert(csq: PIO_CSQ, irp: PIRP, _ctx: PVOID) -> NTSTATUS {
-    let q = csq.cast::<Bare>();
+    let (head, entry) = (head_of(csq), IRP::list_entry_ptr(irp));
     // SAFETY: our queue, lock held; the IRP's list entry is free.
-    let (head, entry) = unsafe { (&raw mut (*q).head, IRP::list_entry_ptr(irp)) };
+    let last = unsafe { get(blink(head)) };
+    // SAFETY: as above, for each link.
+    unsafe { set(flink(entry), head) };
     // SAFETY: as above.
-    unsafe {
-        let blink = (*head).Blink;
-        (*entry).Flink = head;
-        (*entry).Blink = blink;
-        (*blink).Flink = entry;
-        (*head).Blink = entry;
-    }
+    unsafe { set(blink(entry), last) };
+    // SAFETY: as above.
+    unsafe { set(flink(last), entry) };
+    // SAFETY: as above.
+    unsafe { set(blink(head), entry) };
     STATUS_SUCCESS
 }
 
 unsafe extern "system" fn bare_remove(_csq: PIO_CSQ, irp: PIRP) {
     let entry = IRP::list_entry_ptr(irp);
     // SAFETY: a queued IRP, lock held.
-    unsafe {
-        let (f, b) = ((*entry).Flink, (*entry).Blink);
-        (*b).Flink = f;
-        (*f).Blink = b;
-    }
+    let f = unsafe { get(flink(entry)) };
+    // SAFETY: as above.
+    let b = unsafe { get(blink(entry)) };
+    // SAFETY: as above.
+    unsafe { set(flink(b), f) };
+    // SAFETY: as above.
+    unsafe { set(blink(f), b) };
 }
 
 unsafe extern "system" fn bare_peek(csq: PIO_CSQ, irp: PIRP, _ctx: PVOID) -> PIRP {
-    let q = csq.cast::<Bare>();
-    // SAFETY: our queue, lock held.
-    let head = unsafe { &raw mut (*q).head };
+    let head = head_of(csq);
     let start = if irp.is_null() {
         head
     } else {
         IRP::list_entry_ptr(irp)
     };
-    // SAFETY: as above.
-    let next = unsafe { (*start).Flink };
+    // SAFETY: our queue, lock held.
+    let next = unsafe { get(flink(start)) };
     if next == head {
         std::ptr::null_mut()
     } else {
@@ -173,35 +210,33 @@ unsafe extern "system" fn bare_peek(csq: PIO_CSQ, irp: PIRP, _ctx: PVOID) -> PIR
 }
 
 unsafe extern "system" fn bare_acquire(csq: PIO_CSQ, irql: *mut KIRQL) {
-    let q = csq.cast::<Bare>();
-    // SAFETY: our lock; the kernel passes a writable KIRQL.
-    unsafe {
-        irql.write(ntsim::spinlock::KeAcquireSpinLockRaiseToDpc(
-            &raw mut (*q).lock,
-        ))
-    };
+    // SAFETY: our lock.
+    let old = unsafe { ntsim::spinlock::KeAcquireSpinLockRaiseToDpc(lock_of(csq)) };
+    // SAFETY: the kernel passes a writable KIRQL.
+    unsafe { set(irql, old) };
 }
 
 unsafe extern "system" fn bare_release(csq: PIO_CSQ, irql: KIRQL) {
-    let q = csq.cast::<Bare>();
     // SAFETY: our lock, held.
-    unsafe { ntsim::spinlock::KeReleaseSpinLock(&raw mut (*q).lock, irql) };
+    unsafe { ntsim::spinlock::KeReleaseSpinLock(lock_of(csq), irql) };
+}
+
+fn complete_with(irp: PIRP, status: NTSTATUS) {
+    let iosb = irp
+        .wrapping_byte_add(std::mem::offset_of!(IRP, IoStatus))
+        .cast();
+    // SAFETY: the IRP is ours to complete.
+    unsafe { set(iosb, IO_STATUS_BLOCK::new(status, 0)) };
+    // SAFETY: as above.
+    unsafe { ntsim::complete::IoCompleteRequest(irp, 0) };
 }
 
 unsafe extern "system" fn bare_complete_canceled(_csq: PIO_CSQ, irp: PIRP) {
-    // SAFETY: the IRP is ours to complete.
-    unsafe {
-        (*irp).IoStatus = IO_STATUS_BLOCK::new(STATUS_CANCELLED, 0);
-        ntsim::complete::IoCompleteRequest(irp, 0);
-    }
+    complete_with(irp, STATUS_CANCELLED);
 }
 
 fn bare_complete(irp: PIRP) {
-    // SAFETY: removed from the queue: ours.
-    unsafe {
-        (*irp).IoStatus = IO_STATUS_BLOCK::new(STATUS_SUCCESS, 0);
-        ntsim::complete::IoCompleteRequest(irp, 0);
-    }
+    complete_with(irp, STATUS_SUCCESS);
 }
 
 struct WithBare(Box<Bare>);
@@ -211,10 +246,18 @@ impl WithBare {
         // SAFETY: all-zero is a valid Bare (plain data).
         let mut b: Box<Bare> = Box::new(unsafe { std::mem::zeroed() });
         let head = &raw mut b.head;
-        // SAFETY: the Box does not move; the callbacks have the IoCsq signatures.
+        // SAFETY: the Box does not move.
         unsafe {
-            (*head).Flink = head;
-            (*head).Blink = head;
+            set(
+                head,
+                LIST_ENTRY {
+                    Flink: head,
+                    Blink: head,
+                },
+            )
+        };
+        // SAFETY: the callbacks have the IoCsq signatures.
+        unsafe {
             ntsim::csq::IoCsqInitializeEx(
                 &raw mut b.csq,
                 Some(bare_insert),

@@ -116,8 +116,10 @@ pub(crate) unsafe fn irp_requestor_mode(irp: *mut Irp) -> i8 {
 }
 
 pub(crate) unsafe fn irp_cancel_flag(irp: *mut Irp) -> bool {
-    // SAFETY: caller contract; IoCancelIrp may write it concurrently: read once, volatile.
-    unsafe { ptr::read_volatile(&raw const (*irp).Cancel) != 0 }
+    // SAFETY: caller contract; address only.
+    let cancel = unsafe { &raw const (*irp).Cancel };
+    // SAFETY: IoCancelIrp may write it concurrently: read once, volatile.
+    unsafe { ptr::read_volatile(cancel) != 0 }
 }
 
 pub(crate) unsafe fn irp_is_marked_pending(irp: *mut Irp) -> bool {

@@ -18,10 +18,9 @@ impl RawIrp {
         // SAFETY: the current stack location now exists.
         let sl = unsafe { ntsim::irp::IoGetCurrentIrpStackLocation(irp) };
         // SAFETY: as above.
-        unsafe {
-            (*sl).MajorFunction = major;
-            (*sl).FileObject = file as *mut FILE_OBJECT;
-        }
+        unsafe { (*sl).MajorFunction = major };
+        // SAFETY: as above.
+        unsafe { (*sl).FileObject = file as *mut FILE_OBJECT };
         RawIrp(irp as usize)
     }
 
@@ -30,12 +29,20 @@ impl RawIrp {
     pub fn ioctl(code: u32, file: usize, buf: &mut [u8], input: u32, output: u32) -> RawIrp {
         let r = RawIrp::new(IRP_MJ_DEVICE_CONTROL, file);
         let sl = r.sl();
+        let params =
+            IO_STACK_LOCATION_DEVICE_IO_CONTROL::new(output, input, code, std::ptr::null_mut());
         // SAFETY: the IRP and its current stack location are live.
         unsafe {
-            (*sl).Parameters.DeviceIoControl =
-                IO_STACK_LOCATION_DEVICE_IO_CONTROL::new(output, input, code, std::ptr::null_mut());
-            (*r.ptr()).AssociatedIrp.SystemBuffer = buf.as_mut_ptr().cast();
-        }
+            (*sl).Parameters = IO_STACK_LOCATION_PARAMETERS {
+                DeviceIoControl: params,
+            }
+        };
+        // SAFETY: as above.
+        unsafe {
+            (*r.ptr()).AssociatedIrp = IRP_ASSOCIATED_IRP {
+                SystemBuffer: buf.as_mut_ptr().cast(),
+            }
+        };
         r
     }
 
