@@ -23,9 +23,11 @@ use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::verifier::Rule;
 
 fn cancel_routine_word(irp: PIRP) -> &'static AtomicUsize {
-    // SAFETY: `irp` is a live IRP; CancelRoutine is a pointer-sized, pointer-aligned field that
-    // the kernel only ever changes by atomic exchange.
-    unsafe { &*((&raw mut (*irp).CancelRoutine).cast::<AtomicUsize>()) }
+    // SAFETY: `irp` is a live IRP (the address is computed, nothing is read).
+    let field = unsafe { &raw mut (*irp).CancelRoutine };
+    // SAFETY: CancelRoutine is a pointer-sized, pointer-aligned field that the kernel only ever
+    // changes by atomic exchange.
+    unsafe { &*field.cast::<AtomicUsize>() }
 }
 
 /// Atomically exchanges `irp`'s cancel routine; returns the previous one.
@@ -144,7 +146,10 @@ pub unsafe fn IoSetCancelRoutine(irp: PIRP, routine: PDRIVER_CANCEL) -> PDRIVER_
     {
         let mut g = cx.lock();
         let what = match (routine.is_some(), old.is_some()) {
-            (true, _) => "IoSetCancelRoutine(routine)".to_string(),
+            (true, _) => {
+                crate::startio::note_cancel_routine(&mut g, irp as usize);
+                "IoSetCancelRoutine(routine)".to_string()
+            }
             (false, true) => "IoSetCancelRoutine(NULL) took the cancel routine: owner".to_string(),
             (false, false) => "IoSetCancelRoutine(NULL) found none".to_string(),
         };
@@ -209,8 +214,10 @@ pub unsafe fn IoCancelIrp(irp: PIRP) -> u8 {
     }
     // SAFETY: as above.
     unsafe { (*irp).CancelIrql = old_irql };
+    // SAFETY: the caller keeps `irp` allocated.
+    let sl = unsafe { crate::irp::IoGetCurrentIrpStackLocation(irp) };
     // SAFETY: the current stack location of a routed IRP is valid.
-    let dev = unsafe { (*crate::irp::IoGetCurrentIrpStackLocation(irp)).DeviceObject };
+    let dev = unsafe { crate::irp::stack_location_mut(sl) }.DeviceObject;
     cx.point(Point::CancelRoutineEntry, irp as usize);
     // SAFETY: the routine was installed for this IRP; it is called as its contract says: at
     // DISPATCH_LEVEL with the cancel spin lock held.
@@ -248,12 +255,7 @@ pub(crate) fn on_release_cancel_lock(cx: &Cx, irql: KIRQL) -> bool {
     let mut g = cx.lock();
     let me = cx.me;
     let holds = g.spin.cancel_lock_holder() == Some(me);
-    let Some(frame) = g
-        .irps
-        .cancel_frames
-        .get_mut(&me)
-        .and_then(|v| v.last_mut())
-    else {
+    let Some(frame) = g.irps.cancel_frames.get_mut(&me).and_then(|v| v.last_mut()) else {
         return true;
     };
     let irp = frame.irp;

@@ -58,10 +58,6 @@ impl Clock {
         }
     }
 
-    pub(crate) fn mode(&self) -> TimeMode {
-        self.mode
-    }
-
     /// Interrupt time now.
     pub(crate) fn now(&self) -> u64 {
         match self.mode {
@@ -82,7 +78,7 @@ impl Clock {
         if due < 0 {
             now.saturating_add(due.unsigned_abs())
         } else {
-            (due as u64).saturating_sub(BOOT_SYSTEM_TIME).max(0)
+            (due as u64).saturating_sub(BOOT_SYSTEM_TIME)
         }
     }
 
@@ -156,4 +152,25 @@ impl crate::machine::World {
         self.fire_due_deadlines();
         true
     }
+}
+
+/// Interrupt time: 100 ns units since the machine booted (virtual or real, per [`TimeMode`]).
+///
+/// IRQL: any.
+#[allow(non_snake_case)]
+pub fn KeQueryInterruptTime() -> u64 {
+    crate::machine::Cx::get().lock().clock.now()
+}
+
+/// System time: 100 ns units since 1601-01-01 (UTC), [`BOOT_SYSTEM_TIME`] at boot.
+///
+/// IRQL: any.
+///
+/// # Safety
+/// `time` must be valid for a write.
+#[allow(non_snake_case)]
+pub unsafe fn KeQuerySystemTime(time: *mut crate::ntdef::LARGE_INTEGER) {
+    let now = crate::machine::Cx::get().lock().clock.system_time();
+    // SAFETY: the caller guarantees `time` is writable.
+    unsafe { time.write(now as i64) };
 }

@@ -1,11 +1,13 @@
 //! IoCompleteRequest (spec A.7).
 
 use crate::breakpoint::Point;
-use crate::irp::{IoGetCurrentIrpStackLocation, IoSkipCurrentIrpStackLocation};
+use crate::irp::{
+    IoGetCurrentIrpStackLocation, IoSkipCurrentIrpStackLocation, irp_mut, stack_location_mut,
+};
 use crate::machine::Cx;
 use crate::ntdef::{
-    IO_STACK_LOCATION, IRP, NT_ERROR, NT_SUCCESS, PIRP, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR,
-    SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, STATUS_MORE_PROCESSING_REQUIRED,
+    IRP, NT_ERROR, NT_SUCCESS, PIRP, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS,
+    SL_PENDING_RETURNED, STATUS_MORE_PROCESSING_REQUIRED,
 };
 
 /// Completes `irp`: checks the rules of spec A.7 (C1–C4), walks the stack locations upward
@@ -26,7 +28,9 @@ pub unsafe fn IofCompleteRequest(irp: PIRP, _boost: i8) {
     {
         let mut g = cx.lock();
         // SAFETY: the caller owns a live IRP.
-        let status = unsafe { (*irp).IoStatus.u.Status };
+        let r = unsafe { irp_mut(irp) };
+        // SAFETY: the status arm of the union is the one completion uses.
+        let status = unsafe { r.IoStatus.u.Status };
         g.irp_event(
             irp as usize,
             cx.me,
@@ -45,7 +49,7 @@ pub unsafe fn IofCompleteRequest(irp: PIRP, _boost: i8) {
     // The walk leaves CurrentLocation at StackCount + 1; a completed IRP reads StackCount + 2
     // (spec A.2), which is what catches a second completion.
     // SAFETY: as above.
-    unsafe { (*irp).CurrentLocation += 1 };
+    unsafe { irp_mut(irp) }.CurrentLocation += 1;
     let mut g = cx.lock();
     let sink = g.irps.irps.get_mut(&(irp as usize)).and_then(|s| {
         s.completed = true;
@@ -74,43 +78,57 @@ pub unsafe fn IoCompleteRequest(irp: PIRP, boost: i8) {
 /// # Safety
 /// `irp` must be a live IRP with a current stack location.
 unsafe fn walk_stack(irp: *mut IRP) -> bool {
-    // SAFETY: the caller guarantees the IRP; every location read is between the current one
-    // and StackCount.
-    unsafe {
-        while (*irp).CurrentLocation <= (*irp).StackCount {
-            let sl: *mut IO_STACK_LOCATION = IoGetCurrentIrpStackLocation(irp);
-            let control = (*sl).Control;
-            (*irp).PendingReturned = u8::from(control & SL_PENDING_RETURNED != 0);
-            let routine = (*sl).CompletionRoutine;
-            let context = (*sl).Context;
-            IoSkipCurrentIrpStackLocation(irp);
-            let status = (*irp).IoStatus.u.Status;
-            let invoke = if (*irp).Cancel != 0 {
-                control & SL_INVOKE_ON_CANCEL != 0
-            } else if NT_SUCCESS(status) {
-                control & SL_INVOKE_ON_SUCCESS != 0
-            } else {
-                NT_ERROR(status) && control & SL_INVOKE_ON_ERROR != 0
-            };
-            let upper = (*irp).CurrentLocation <= (*irp).StackCount;
-            match routine {
-                Some(f) if invoke => {
-                    let dev = if upper {
-                        (*IoGetCurrentIrpStackLocation(irp)).DeviceObject
-                    } else {
-                        std::ptr::null_mut()
-                    };
-                    if f(dev, irp, context) == STATUS_MORE_PROCESSING_REQUIRED {
-                        return true;
-                    }
+    loop {
+        // SAFETY: the caller guarantees a live IRP; the reference ends before any callback.
+        let r = unsafe { irp_mut(irp) };
+        if r.CurrentLocation > r.StackCount {
+            return false;
+        }
+        // SAFETY: as above.
+        let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
+        // SAFETY: CurrentLocation <= StackCount: the current location is in the stack array.
+        let sl = unsafe { stack_location_mut(sl) };
+        let (control, routine, context) = (sl.Control, sl.CompletionRoutine, sl.Context);
+        r.PendingReturned = u8::from(control & SL_PENDING_RETURNED != 0);
+        // SAFETY: moving one up from a location inside the array is allowed.
+        unsafe { IoSkipCurrentIrpStackLocation(irp) };
+        // SAFETY: as above.
+        let r = unsafe { irp_mut(irp) };
+        // SAFETY: the status arm of the union is the one completion uses.
+        let status = unsafe { r.IoStatus.u.Status };
+        let invoke = if r.Cancel != 0 {
+            control & SL_INVOKE_ON_CANCEL != 0
+        } else if NT_SUCCESS(status) {
+            control & SL_INVOKE_ON_SUCCESS != 0
+        } else {
+            NT_ERROR(status) && control & SL_INVOKE_ON_ERROR != 0
+        };
+        let upper = if r.CurrentLocation <= r.StackCount {
+            // SAFETY: as above.
+            let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
+            // SAFETY: the location is in the stack array.
+            Some(unsafe { stack_location_mut(sl) })
+        } else {
+            None
+        };
+        match routine {
+            Some(f) if invoke => {
+                let dev = upper.map_or(std::ptr::null_mut(), |u| u.DeviceObject);
+                // SAFETY: the routine was set for this location by its driver, and is called
+                // as IoSetCompletionRoutine promises: with the upper device, the IRP and its
+                // context.
+                if unsafe { f(dev, irp, context) } == STATUS_MORE_PROCESSING_REQUIRED {
+                    return true;
                 }
-                _ => {
-                    if (*irp).PendingReturned != 0 && upper {
-                        (*IoGetCurrentIrpStackLocation(irp)).Control |= SL_PENDING_RETURNED;
-                    }
+            }
+            _ => {
+                // No routine to propagate it: the pending mark moves up by itself.
+                if let Some(u) = upper
+                    && r.PendingReturned != 0
+                {
+                    u.Control |= SL_PENDING_RETURNED;
                 }
             }
         }
     }
-    false
 }

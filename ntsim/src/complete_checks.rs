@@ -22,14 +22,10 @@ pub(crate) fn check_completion(cx: &Cx, irp: PIRP) -> bool {
         return false;
     }
     // SAFETY: the caller passed a live IRP.
-    let (loc, count, routine, status) = unsafe {
-        (
-            (*irp).CurrentLocation,
-            (*irp).StackCount,
-            (*irp).CancelRoutine,
-            (*irp).IoStatus.u.Status,
-        )
-    };
+    let r = unsafe { crate::irp::irp_mut(irp) };
+    let (loc, count, routine) = (r.CurrentLocation, r.StackCount, r.CancelRoutine);
+    // SAFETY: the status arm of the union is the one completion uses.
+    let status = unsafe { r.IoStatus.u.Status };
     if loc > count + 1 {
         g.report(
             Rule::MultipleCompletion,

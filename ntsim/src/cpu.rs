@@ -55,7 +55,9 @@ pub(crate) fn interrupt_loop(_m: Arc<Machine>, cpu: usize) {
             Some(Work::Dpc(d)) => crate::dpc::run_queued(&cx, d),
             None => {
                 let g = cx.lock();
-                drop(cx.block(g, Status::Idle));
+                if cx.idle(g).is_none() {
+                    return; // the run is over: this OS thread ends
+                }
                 continue;
             }
         }

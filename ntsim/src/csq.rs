@@ -146,8 +146,7 @@ fn report_with_irp(g: &mut World, me: ActorId, rule: Rule, irp: usize, message: 
 fn enter(cx: &Cx, routine: &str, csq: PIO_CSQ, irp: PIRP) -> bool {
     cx.check_irql_at_most(routine, DISPATCH_LEVEL);
     let mut g = cx.lock();
-    if g
-        .csq
+    if g.csq
         .inside
         .get(&cx.me)
         .is_some_and(|v| v.contains(&(csq as usize)))

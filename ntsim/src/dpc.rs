@@ -21,8 +21,9 @@ use crate::verifier::Rule;
 pub(crate) struct DpcTable {
     /// Queued DPCs and their CPU.
     pub(crate) queued: HashMap<usize, usize>,
-    /// DPCs whose routine is running now (a DPC can run on two CPUs at once), with a count.
-    pub(crate) running: HashMap<usize, u32>,
+    /// DPCs whose routine is running now, with the actors running it (a DPC can run on two
+    /// CPUs at once).
+    pub(crate) running: HashMap<usize, Vec<ActorId>>,
     /// DPCs ever passed to KeSetTimer, and to KeInsertQueueDpc (rule C26).
     pub(crate) used_by_timer: HashSet<usize>,
     pub(crate) used_by_queue: HashSet<usize>,
@@ -35,18 +36,21 @@ impl World {
     pub(crate) fn queue_dpc(&mut self, dpc: usize, cpu: usize, a1: PVOID, a2: PVOID) -> bool {
         let d = dpc as *mut KDPC;
         // SAFETY: `dpc` is a live, initialized KDPC passed to a kernel routine.
-        let (queued, importance) = unsafe { (!(*d).DpcData.is_null(), (*d).Importance) };
-        if queued {
+        let k = unsafe { d.read() };
+        if !k.DpcData.is_null() {
             return false;
         }
         // SAFETY: as above; the baton holder is the only writer.
         unsafe {
-            (*d).SystemArgument1 = a1;
-            (*d).SystemArgument2 = a2;
-            (*d).DpcData = (cpu + 1) as PVOID;
-        }
+            d.write(KDPC {
+                SystemArgument1: a1,
+                SystemArgument2: a2,
+                DpcData: (cpu + 1) as PVOID,
+                ..k
+            })
+        };
         let q = &mut self.cpus[cpu].dpc_queue;
-        if importance == HighImportance {
+        if k.Importance == HighImportance {
             q.push_front(dpc);
         } else {
             q.push_back(dpc);
@@ -57,19 +61,40 @@ impl World {
     }
 
     /// Whether a DPC in `[start, start+len)` is queued or running (rules C24, C25).
+    #[allow(dead_code, reason = "the unload checks (rule C25) use it")]
     pub(crate) fn active_dpc_in(&self, start: usize, len: usize) -> Option<usize> {
-        self.dpcs
-            .queued
-            .keys()
-            .chain(self.dpcs.running.keys())
-            .copied()
-            .find(|&d| d >= start && d < start + len)
+        self.active_dpc_in_except(start, len, None)
     }
 
-    fn dpc_finished(&mut self, dpc: usize) {
-        if let Some(n) = self.dpcs.running.get_mut(&dpc) {
-            *n -= 1;
-            if *n == 0 {
+    /// As [`World::active_dpc_in`], not counting invocations run by `except` (a DPC routine
+    /// looking at its own memory).
+    pub(crate) fn active_dpc_in_except(
+        &self,
+        start: usize,
+        len: usize,
+        except: Option<ActorId>,
+    ) -> Option<usize> {
+        let inside = |d: usize| d >= start && d < start + len;
+        let queued = self.dpcs.queued.keys().copied().find(|&d| inside(d));
+        queued.or_else(|| {
+            self.dpcs
+                .running
+                .iter()
+                .find(|(d, by)| inside(**d) && by.iter().any(|&a| Some(a) != except))
+                .map(|(d, _)| *d)
+        })
+    }
+
+    fn dpc_started(&mut self, dpc: usize, by: ActorId) {
+        self.dpcs.running.entry(dpc).or_default().push(by);
+    }
+
+    fn dpc_finished(&mut self, dpc: usize, by: ActorId) {
+        if let Some(v) = self.dpcs.running.get_mut(&dpc) {
+            if let Some(i) = v.iter().position(|&a| a == by) {
+                v.swap_remove(i);
+            }
+            if v.is_empty() {
                 self.dpcs.running.remove(&dpc);
             }
         }
@@ -86,22 +111,18 @@ impl World {
     }
 }
 
-/// Calls a DPC routine at DISPATCH_LEVEL on the running (interrupt) actor and checks that it
-/// returns at DISPATCH_LEVEL (rule C21).
-pub(crate) fn call_routine(cx: &Cx, dpc: usize) {
+/// Calls a DPC routine with `a1`/`a2` at DISPATCH_LEVEL on the running (interrupt) actor and
+/// checks that it returns at DISPATCH_LEVEL (rule C21). The arguments are parameters, not read
+/// from the KDPC here: a timer's direct call (spec A.12.3) passes the expiry time without
+/// touching the KDPC, which may be queued with arguments of its own (rule C26's case).
+pub(crate) fn call_routine(cx: &Cx, dpc: usize, a1: PVOID, a2: PVOID) {
     let d = dpc as *mut KDPC;
     // SAFETY: `dpc` is a live, initialized KDPC.
-    let (routine, context, a1, a2) = unsafe {
-        (
-            (*d).DeferredRoutine,
-            (*d).DeferredContext,
-            (*d).SystemArgument1,
-            (*d).SystemArgument2,
-        )
-    };
+    let k = unsafe { d.read() };
+    let (routine, context) = (k.DeferredRoutine, k.DeferredContext);
     {
         let mut g = cx.lock();
-        *g.dpcs.running.entry(dpc).or_insert(0) += 1;
+        g.dpc_started(dpc, cx.me);
     }
     cx.point(Point::DpcStart, dpc);
     let apc_before = cx.lock().sched.actor(cx.me).apc_disable;
@@ -130,18 +151,23 @@ pub(crate) fn call_routine(cx: &Cx, dpc: usize) {
             vec![who],
         );
     }
-    g.dpc_finished(dpc);
+    g.dpc_finished(dpc, cx.me);
 }
 
 /// The interrupt actor runs a DPC taken from its queue.
 pub(crate) fn run_queued(cx: &Cx, dpc: usize) {
-    {
+    let d = dpc as *mut KDPC;
+    let k = {
         let mut g = cx.lock();
         g.dpcs.queued.remove(&dpc);
-        // SAFETY: `dpc` is a live KDPC; DpcData is cleared before the routine runs (spec A.13).
-        unsafe { (*(dpc as *mut KDPC)).DpcData = std::ptr::null_mut() };
-    }
-    call_routine(cx, dpc);
+        // SAFETY: `dpc` is a live KDPC (rule C24 guards its memory while queued).
+        let k = unsafe { d.read() };
+        // SAFETY: as above; DpcData is cleared before the routine runs (spec A.13), so the
+        // routine may queue its DPC again.
+        unsafe { (*d).DpcData = std::ptr::null_mut() };
+        k
+    };
+    call_routine(cx, dpc, k.SystemArgument1, k.SystemArgument2);
 }
 
 /// Initializes a DPC with its routine and context (Importance Medium, current CPU).
@@ -152,26 +178,49 @@ pub(crate) fn run_queued(cx: &Cx, dpc: usize) {
 /// `dpc` must be valid for writes and not queued.
 #[allow(non_snake_case)]
 pub unsafe fn KeInitializeDpc(dpc: PKDPC, routine: PKDEFERRED_ROUTINE, context: PVOID) {
+    // Outside a machine (a layout test, say) there is no bookkeeping to update.
+    let Some(cx) = Cx::try_get() else {
+        assert!(!dpc.is_null(), "KeInitializeDpc(NULL): access violation");
+        // SAFETY: forwarded caller contract.
+        unsafe { init_fields(dpc, routine, context) };
+        return;
+    };
+    let mut g = cx.lock();
     if dpc.is_null() {
-        let cx = Cx::get();
-        let mut g = cx.lock();
         let who = g.who(cx.me);
         g.report(
-            Rule::FreeActiveTimer,
-            "KeInitializeDpc(NULL): access violation".to_string(),
+            Rule::BugCheck,
+            "KeInitializeDpc(NULL): access violation in kernel mode (KMODE_EXCEPTION_NOT_HANDLED)"
+                .to_string(),
             vec![who],
         );
-        drop(cx.reschedule(g));
+        drop(cx.stop_if_halted(g));
         return;
     }
+    // Initializing makes a new DPC: what the storage was used for before no longer counts for
+    // rule C26 (pool and stack memory get reused at the same addresses).
+    g.dpcs.used_by_timer.remove(&(dpc as usize));
+    g.dpcs.used_by_queue.remove(&(dpc as usize));
+    drop(g);
+    // SAFETY: forwarded caller contract.
+    unsafe { init_fields(dpc, routine, context) };
+}
+
+/// Writes a fresh KDPC (spec A.13: DpcObject, Medium importance, current CPU, not queued).
+///
+/// # Safety
+/// `dpc` must be valid for writes.
+unsafe fn init_fields(dpc: PKDPC, routine: PKDEFERRED_ROUTINE, context: PVOID) {
     // SAFETY: the caller guarantees `dpc` is writable; every field is plain data.
     unsafe {
-        dpc.write(std::mem::zeroed());
-        (*dpc).Type = DpcObject;
-        (*dpc).Importance = MediumImportance;
-        (*dpc).DeferredRoutine = routine;
-        (*dpc).DeferredContext = context;
-    }
+        dpc.write(KDPC {
+            Type: DpcObject,
+            Importance: MediumImportance,
+            DeferredRoutine: routine,
+            DeferredContext: context,
+            ..KDPC::zeroed()
+        })
+    };
 }
 
 /// Queues `dpc` on the current CPU; FALSE (0) if it was already queued (the new arguments are

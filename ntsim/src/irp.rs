@@ -10,11 +10,12 @@ use std::alloc::Layout;
 use std::collections::HashMap;
 
 use crate::machine::{Cx, World};
-use crate::sched::ActorId;
 use crate::ntdef::{
-    CCHAR, KIRQL, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, LIST_ENTRY, PIO_COMPLETION_ROUTINE, PIRP, PVOID,
-    SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, USHORT,
+    CCHAR, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, KIRQL, LIST_ENTRY, PIO_COMPLETION_ROUTINE, PIRP,
+    PVOID, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
+    USHORT,
 };
+use crate::sched::ActorId;
 
 /// What the I/O manager does when an IRP it built finishes its stack walk (user-visible
 /// completion, spec A.6). Driver-allocated IRPs have none.
@@ -207,19 +208,60 @@ impl World {
 /// # Safety
 /// `irp` must be valid for `size` bytes of writes.
 unsafe fn initialize_irp(irp: PIRP, size: USHORT, stack_size: CCHAR) {
-    // SAFETY: the caller guarantees the storage; the stack locations follow the IRP.
-    unsafe {
-        std::ptr::write_bytes(irp.cast::<u8>(), 0, size as usize);
-        (*irp).Type = IO_TYPE_IRP as i16;
-        (*irp).Size = size;
-        (*irp).StackCount = stack_size;
-        (*irp).CurrentLocation = stack_size + 1;
-        let tle: *mut LIST_ENTRY = &raw mut (*irp).ThreadListEntry;
-        (*tle).Flink = tle;
-        (*tle).Blink = tle;
-        let first = irp.add(1).cast::<IO_STACK_LOCATION>();
-        IRP::current_stack_location_ptr(irp).write(first.add(stack_size as usize));
-    }
+    // SAFETY: the caller guarantees `size` writable bytes.
+    unsafe { std::ptr::write_bytes(irp.cast::<u8>(), 0, size as usize) };
+    // SAFETY: all-zero bytes are a valid IRP, and nobody else can see it yet.
+    let r = unsafe { irp_mut(irp) };
+    r.Type = IO_TYPE_IRP;
+    r.Size = size;
+    r.StackCount = stack_size;
+    r.CurrentLocation = stack_size + 1;
+    let tle: *mut LIST_ENTRY = &raw mut r.ThreadListEntry;
+    r.ThreadListEntry = LIST_ENTRY {
+        Flink: tle,
+        Blink: tle,
+    };
+    // The stack locations follow the IRP; the current one starts one past the last.
+    let first = irp.wrapping_add(1).cast::<IO_STACK_LOCATION>();
+    let current = first.wrapping_add(stack_size as usize);
+    // SAFETY: the field is inside the IRP.
+    unsafe { IRP::current_stack_location_ptr(irp).write(current) };
+}
+
+/// The IRP behind `irp`, for the kernel's own field accesses.
+///
+/// # Safety
+/// `irp` must be a live IRP, and nothing else may access it while the reference is used (the
+/// baton guarantees that as long as the caller passes no switch point meanwhile).
+pub(crate) unsafe fn irp_mut<'a>(irp: PIRP) -> &'a mut IRP {
+    // SAFETY: forwarded caller contract.
+    unsafe { &mut *irp }
+}
+
+/// The stack location behind `sl`, as [`irp_mut`].
+///
+/// # Safety
+/// As [`irp_mut`], for a stack location inside a live IRP's array.
+pub(crate) unsafe fn stack_location_mut<'a>(
+    sl: *mut IO_STACK_LOCATION,
+) -> &'a mut IO_STACK_LOCATION {
+    // SAFETY: forwarded caller contract.
+    unsafe { &mut *sl }
+}
+
+/// Moves `irp`'s current stack location by `delta` slots (CurrentLocation and the pointer).
+///
+/// # Safety
+/// `irp` must be a live IRP.
+unsafe fn move_stack_location(irp: PIRP, delta: i8) {
+    // SAFETY: forwarded caller contract.
+    let r = unsafe { irp_mut(irp) };
+    r.CurrentLocation += delta;
+    let p = IRP::current_stack_location_ptr(irp);
+    // SAFETY: the field is inside the live IRP.
+    let current = unsafe { p.read() };
+    // SAFETY: as above.
+    unsafe { p.write(current.wrapping_offset(isize::from(delta))) };
 }
 
 /// Allocates an IRP with `stack_size` stack locations.
@@ -303,10 +345,9 @@ pub unsafe fn IoFreeIrp(irp: PIRP) {
     let layout = s.layout;
     // Poison, then release the memory: the entry stays as a tombstone.
     // SAFETY: the IRP was allocated by `allocate_irp` with `layout` and is freed once.
-    unsafe {
-        std::ptr::write_bytes(irp.cast::<u8>(), 0xDD, layout.size());
-        std::alloc::dealloc(irp.cast(), layout);
-    }
+    unsafe { std::ptr::write_bytes(irp.cast::<u8>(), 0xDD, layout.size()) };
+    // SAFETY: as above.
+    unsafe { std::alloc::dealloc(irp.cast(), layout) };
 }
 
 /// The current stack location (`Tail.Overlay.CurrentStackLocation`).
@@ -329,8 +370,9 @@ pub unsafe fn IoGetCurrentIrpStackLocation(irp: PIRP) -> *mut IO_STACK_LOCATION 
 /// `irp` must be a live IRP with a next location.
 #[allow(non_snake_case)]
 pub unsafe fn IoGetNextIrpStackLocation(irp: PIRP) -> *mut IO_STACK_LOCATION {
-    // SAFETY: the caller guarantees the location exists.
-    unsafe { IoGetCurrentIrpStackLocation(irp).sub(1) }
+    // SAFETY: the caller guarantees a live IRP.
+    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    current.wrapping_sub(1)
 }
 
 /// Moves to the next-lower stack location.
@@ -341,12 +383,8 @@ pub unsafe fn IoGetNextIrpStackLocation(irp: PIRP) -> *mut IO_STACK_LOCATION {
 /// `irp` must be a live IRP with a next location.
 #[allow(non_snake_case)]
 pub unsafe fn IoSetNextIrpStackLocation(irp: PIRP) {
-    // SAFETY: the caller guarantees the location exists.
-    unsafe {
-        (*irp).CurrentLocation -= 1;
-        let p = IRP::current_stack_location_ptr(irp);
-        p.write(p.read().sub(1));
-    }
+    // SAFETY: the caller guarantees a live IRP with a next location.
+    unsafe { move_stack_location(irp, -1) };
 }
 
 /// Moves back to the next-higher stack location.
@@ -358,11 +396,7 @@ pub unsafe fn IoSetNextIrpStackLocation(irp: PIRP) {
 #[allow(non_snake_case)]
 pub unsafe fn IoSkipCurrentIrpStackLocation(irp: PIRP) {
     // SAFETY: the caller guarantees `irp` is live; moving one past the top is allowed.
-    unsafe {
-        (*irp).CurrentLocation += 1;
-        let p = IRP::current_stack_location_ptr(irp);
-        p.write(p.read().add(1));
-    }
+    unsafe { move_stack_location(irp, 1) };
 }
 
 /// Sets SL_PENDING_RETURNED in the current stack location.
@@ -382,8 +416,10 @@ pub unsafe fn IoMarkIrpPending(irp: PIRP) {
     crate::cancel::check_mark_pending(&mut g, cx.me, irp as usize);
     g.irp_event(irp as usize, cx.me, "marked pending".into());
     drop(g);
-    // SAFETY: the caller guarantees a current stack location.
-    unsafe { (*IoGetCurrentIrpStackLocation(irp)).Control |= SL_PENDING_RETURNED };
+    // SAFETY: the caller guarantees a live IRP.
+    let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: the caller guarantees the current location is in the stack array.
+    unsafe { stack_location_mut(sl) }.Control |= SL_PENDING_RETURNED;
 }
 
 /// Sets a completion routine in the next-lower stack location.
@@ -401,25 +437,26 @@ pub unsafe fn IoSetCompletionRoutine(
     on_error: u8,
     on_cancel: u8,
 ) {
+    // SAFETY: the caller guarantees a live IRP.
+    let sl = unsafe { IoGetNextIrpStackLocation(irp) };
     // SAFETY: the caller guarantees the next location exists.
-    unsafe {
-        let sl = IoGetNextIrpStackLocation(irp);
-        (*sl).CompletionRoutine = routine;
-        (*sl).Context = context;
-        (*sl).Control = 0;
-        if on_success != 0 {
-            (*sl).Control |= SL_INVOKE_ON_SUCCESS;
-        }
-        if on_error != 0 {
-            (*sl).Control |= SL_INVOKE_ON_ERROR;
-        }
-        if on_cancel != 0 {
-            (*sl).Control |= SL_INVOKE_ON_CANCEL;
-        }
+    let sl = unsafe { stack_location_mut(sl) };
+    sl.CompletionRoutine = routine;
+    sl.Context = context;
+    sl.Control = 0;
+    if on_success != 0 {
+        sl.Control |= SL_INVOKE_ON_SUCCESS;
+    }
+    if on_error != 0 {
+        sl.Control |= SL_INVOKE_ON_ERROR;
+    }
+    if on_cancel != 0 {
+        sl.Control |= SL_INVOKE_ON_CANCEL;
     }
 }
 
 /// Attaches a completion sink (the I/O manager's user-visible completion) to an IRP.
+#[allow(dead_code)] // for the I/O manager front end, which builds user IRPs
 pub(crate) fn set_sink(g: &mut World, irp: usize, sink: CompletionSink) {
     if let Some(s) = g.irps.irps.get_mut(&irp) {
         s.sink = Some(sink);

@@ -41,6 +41,10 @@ impl Cx {
     }
 
     /// Reports rule C19 if the current IRQL is not exactly `level` for `routine`.
+    #[allow(
+        dead_code,
+        reason = "for routines with an exact IRQL (IoStartNextPacket)"
+    )]
     pub(crate) fn check_irql_exactly(&self, routine: &str, level: KIRQL) -> bool {
         let mut g = self.lock();
         let irql = g.sched.actor(self.me).irql;

@@ -78,6 +78,8 @@ pub(crate) struct World {
     pub(crate) halted: Option<Report>,
     /// The machine's main thread has returned: the run is over.
     pub(crate) main_done: bool,
+    /// `Kernel::run` has returned: idle interrupt actors end their OS threads.
+    pub(crate) shut_down: bool,
     /// A Rust panic inside an actor (a failed assertion in a test), re-raised by `run`.
     pub(crate) panic: Option<String>,
     pub(crate) waits: crate::wait::WaitTable,
@@ -91,6 +93,8 @@ pub(crate) struct World {
     pub(crate) irps: crate::irp::IrpTable,
     pub(crate) drivers: crate::driver::DriverTable,
     pub(crate) csq: crate::csq::CsqTable,
+    pub(crate) startio: crate::startio::StartIoTable,
+    pub(crate) iomgr: crate::iomgr::IoMgrTable,
 }
 
 impl World {
@@ -173,7 +177,20 @@ impl Cx {
             .name(name)
             .spawn(move || {
                 cx.install();
-                drop(cx.await_baton(cx.lock()));
+                {
+                    // An actor that never got the baton has nothing to unwind: it simply ends
+                    // when the run is over.
+                    let mut g = cx.lock();
+                    loop {
+                        if g.sched.running == Some(cx.me) && g.halted.is_none() {
+                            break;
+                        }
+                        if g.shut_down {
+                            return;
+                        }
+                        g = sync::wait(&cx.m.baton, g);
+                    }
+                }
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
                 if let Err(payload) = result {
                     let msg = panic_message(&payload);
@@ -255,6 +272,7 @@ impl Kernel {
             halted: None,
             main_done: false,
             panic: None,
+            shut_down: false,
             waits: Default::default(),
             spin: Default::default(),
             timers: Default::default(),
@@ -266,6 +284,8 @@ impl Kernel {
             irps: Default::default(),
             drivers: Default::default(),
             csq: Default::default(),
+            startio: Default::default(),
+            iomgr: Default::default(),
         };
         Kernel {
             m: Arc::new(Machine {
@@ -347,6 +367,7 @@ impl Kernel {
         // Park every remaining actor for good.
         g.halted
             .get_or_insert_with(|| Report::end_of_run(outcome.time));
+        g.shut_down = true;
         self.m.baton.notify_all();
         outcome
     }

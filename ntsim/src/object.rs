@@ -21,17 +21,21 @@ use crate::verifier::Rule;
 /// # Safety
 /// `h` must be valid for writes.
 pub(crate) unsafe fn init_header(h: *mut DISPATCHER_HEADER, ty: u8, size: usize, signal: i32) {
+    // SAFETY: the caller guarantees `h` is valid; this only computes a field address.
+    let list: *mut LIST_ENTRY = unsafe { &raw mut (*h).WaitListHead };
+    let header = DISPATCHER_HEADER {
+        Type: ty,
+        Signalling: 0,
+        Size: (size / 4) as u8,
+        Reserved1: 0,
+        SignalState: signal,
+        WaitListHead: LIST_ENTRY {
+            Flink: list,
+            Blink: list,
+        },
+    };
     // SAFETY: the caller guarantees `h` is writable.
-    unsafe {
-        (*h).Type = ty;
-        (*h).Signalling = 0;
-        (*h).Size = (size / 4) as u8;
-        (*h).Reserved1 = 0;
-        (*h).SignalState = signal;
-        let list: *mut LIST_ENTRY = &raw mut (*h).WaitListHead;
-        (*list).Flink = list;
-        (*list).Blink = list;
-    }
+    unsafe { h.write(header) };
 }
 
 /// The types of objects ntsim knows.

@@ -24,6 +24,7 @@ const UNINITIALIZED_FILL: u8 = 0xA5;
 #[derive(Debug, Clone)]
 pub(crate) struct Alloc {
     pub(crate) size: usize,
+    #[allow(dead_code, reason = "shown by leak reports")]
     pub(crate) tag: u32,
 }
 
@@ -52,11 +53,15 @@ impl World {
         // SAFETY: `p` is a fresh allocation of `layout.size()` bytes.
         unsafe { p.write_bytes(if zero { 0 } else { UNINITIALIZED_FILL }, layout.size()) };
         self.pool.live.insert(p as usize, Alloc { size, tag });
+        crate::iomgr::owner::pool_allocated(self, p as usize, size, tag);
         p.cast()
     }
 
     /// Frees pool; rules C24 (active timer/DPC inside) and BadPool (not a live block).
-    pub(crate) fn pool_free(&mut self, p: PVOID, who: String) {
+    /// `freer` is the actor freeing: a DPC routine may free its own KDPC as its last act (the
+    /// kernel does not touch a DPC once its routine has returned), so its own running
+    /// invocation does not count (spec C24 is about *other* users of the memory).
+    pub(crate) fn pool_free(&mut self, p: PVOID, freer: crate::sched::ActorId, who: String) {
         let addr = p as usize;
         let Some(a) = self.pool.live.get(&addr).cloned() else {
             self.report(
@@ -76,7 +81,7 @@ impl World {
             );
             return;
         }
-        if let Some(d) = self.active_dpc_in(addr, a.size) {
+        if let Some(d) = self.active_dpc_in_except(addr, a.size, Some(freer)) {
             self.report(
                 Rule::FreeActiveTimer,
                 format!(
@@ -126,7 +131,9 @@ pub unsafe fn ExFreePoolWithTag(p: PVOID, _tag: u32) {
     cx.check_irql_at_most("ExFreePool", DISPATCH_LEVEL);
     let mut g = cx.lock();
     let who = g.who(cx.me);
-    g.pool_free(p, who);
+    g.pool_free(p, cx.me, who);
+    // BadPool and C24 are bugchecks: the caller does not get control back.
+    drop(cx.stop_if_halted(g));
 }
 
 /// Frees pool.

@@ -14,9 +14,10 @@ use crate::verifier::Rule;
 pub unsafe fn KeInitializeSemaphore(sem: PKSEMAPHORE, count: LONG, limit: LONG) {
     // SAFETY: the caller guarantees `sem` is writable; the header is at offset 0.
     unsafe {
-        crate::object::init_header(sem.cast(), SemaphoreObject, size_of::<KSEMAPHORE>(), count);
-        (*sem).Limit = limit;
-    }
+        crate::object::init_header(sem.cast(), SemaphoreObject, size_of::<KSEMAPHORE>(), count)
+    };
+    // SAFETY: as above.
+    unsafe { (*sem).Limit = limit };
 }
 
 /// Adds `adjustment` to the count and satisfies waits; returns the previous count. Exceeding
@@ -55,6 +56,9 @@ pub unsafe fn KeReleaseSemaphore(
                 ),
                 vec![who],
             );
+            // The unhandled exception is a bugcheck: the caller never gets control back.
+            drop(cx.stop_if_halted(g));
+            return prev;
         }
     }
     drop(g);

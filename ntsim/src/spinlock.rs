@@ -11,7 +11,7 @@ use crate::breakpoint::Point;
 use crate::machine::{Cx, World};
 use crate::ntdef::{DISPATCH_LEVEL, KIRQL, KSPIN_LOCK};
 use crate::sched::{ActorId, Status};
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::word_atomic::{AtomicUsize, Ordering};
 use crate::verifier::Rule;
 
 /// What kind of lock an acquire is for; decides fairness and which checks apply.
@@ -22,6 +22,10 @@ pub(crate) enum LockKind {
     /// The global cancel spin lock: a queued lock, handed to spinners in FIFO order.
     Cancel,
     /// A lock inside the kernel (device queue, …): exempt from the driver lock-order checks.
+    #[allow(
+        dead_code,
+        reason = "device queues and other kernel-internal locks use it"
+    )]
     Internal,
 }
 
@@ -361,6 +365,10 @@ pub fn IoReleaseCancelSpinLock(irql: KIRQL) {
 
 /// Acquires an internal kernel lock (device queue, …) at DISPATCH_LEVEL without the driver
 /// lock-order checks.
+#[allow(
+    dead_code,
+    reason = "device queues and other kernel-internal locks use it"
+)]
 pub(crate) fn acquire_internal(lock: usize) {
     let cx = Cx::get();
     let irql = cx.irql();
@@ -368,6 +376,10 @@ pub(crate) fn acquire_internal(lock: usize) {
 }
 
 /// Releases an internal kernel lock taken with [`acquire_internal`].
+#[allow(
+    dead_code,
+    reason = "device queues and other kernel-internal locks use it"
+)]
 pub(crate) fn release_internal(lock: usize) {
     Cx::get().release_spin(lock, "internal lock release");
 }

@@ -25,6 +25,8 @@ pub(crate) struct ThreadInfo {
 #[derive(Debug, Default)]
 pub(crate) struct ThreadTable {
     by_actor: HashMap<ActorId, ThreadInfo>,
+    /// Threads created so far (the main thread included): names and CPU placement.
+    created: usize,
 }
 
 impl ThreadTable {
@@ -42,6 +44,7 @@ impl ThreadTable {
     }
 
     /// Threads still alive (for unload and leak checks).
+    #[allow(dead_code, reason = "the unload checks (rule C25) use it")]
     pub(crate) fn actors(&self) -> impl Iterator<Item = (&ActorId, &ThreadInfo)> {
         self.by_actor.iter()
     }
@@ -69,11 +72,18 @@ impl World {
 
 /// Registers the machine's main thread.
 pub(crate) fn register_main(g: &mut World, main: ActorId) {
+    g.threads.created += 1;
     g.create_thread_object(main, SYSTEM_PROCESS);
 }
 
 /// Starts a thread running `body` in `process`; returns its actor and thread object. The
 /// thread object gets one reference for the running thread.
+///
+/// Threads are dealt round-robin over the CPUs (the main thread has CPU 0), so that two
+/// threads can be at DISPATCH_LEVEL at once and contend for a spin lock, and a thread's timers
+/// and DPCs run on its own CPU: spec A.1.1's "different CPUs run truly concurrently". (With
+/// every thread on its creator's CPU, a spin-lock holder would keep all others off the CPU and
+/// no lock would ever be contended.)
 pub(crate) fn spawn_thread(
     g: &mut World,
     m: &crate::sync::Arc<crate::machine::Machine>,
@@ -81,11 +91,11 @@ pub(crate) fn spawn_thread(
     process: u32,
     body: Box<dyn FnOnce() + Send>,
 ) -> (ActorId, usize) {
-    let cpu = g.sched.running.map(|r| g.sched.actor(r).cpu).unwrap_or(0);
+    let cpu = g.threads.created % g.cpus.len();
     spawn_thread_on(g, m, name, process, cpu, body)
 }
 
-/// [`spawn_thread`] on a given CPU.
+/// [`spawn_thread`] on a chosen CPU.
 pub(crate) fn spawn_thread_on(
     g: &mut World,
     m: &crate::sync::Arc<crate::machine::Machine>,
@@ -94,6 +104,11 @@ pub(crate) fn spawn_thread_on(
     cpu: usize,
     body: Box<dyn FnOnce() + Send>,
 ) -> (ActorId, usize) {
+    assert!(
+        cpu < g.cpus.len(),
+        "CPU {cpu} does not exist on this machine"
+    );
+    g.threads.created += 1;
     let kind = if process == SYSTEM_PROCESS {
         ActorKind::SystemThread
     } else {
@@ -111,6 +126,7 @@ pub(crate) fn spawn_thread_on(
         }),
     );
     let obj = g.create_thread_object(id, process);
+    crate::iomgr::owner::thread_created(g, id, obj);
     (id, obj)
 }
 
@@ -164,7 +180,7 @@ pub unsafe fn PsCreateSystemThread(
     let context = context as usize;
     let h = {
         let mut g = cx.lock();
-        let n = g.threads.by_actor.len();
+        let n = g.threads.created;
         let (_, obj) = spawn_thread(
             &mut g,
             &cx.m,
@@ -233,6 +249,7 @@ pub fn KeGetCurrentThread() -> *mut ETHREAD {
 #[allow(non_snake_case)]
 pub fn KeEnterCriticalRegion() {
     let cx = Cx::get();
+    cx.check_irql_at_most("KeEnterCriticalRegion", crate::ntdef::APC_LEVEL);
     cx.lock().sched.actor_mut(cx.me).apc_disable += 1;
 }
 
@@ -242,6 +259,7 @@ pub fn KeEnterCriticalRegion() {
 #[allow(non_snake_case)]
 pub fn KeLeaveCriticalRegion() {
     let cx = Cx::get();
+    cx.check_irql_at_most("KeLeaveCriticalRegion", crate::ntdef::APC_LEVEL);
     let mut g = cx.lock();
     let a = g.sched.actor_mut(cx.me);
     a.apc_disable -= 1;
@@ -256,8 +274,9 @@ pub fn KeLeaveCriticalRegion() {
     }
 }
 
-/// A system thread running a Rust closure: the convenient form of [`PsCreateSystemThread`] for
-/// tests and host-side glue.
+/// A thread running a Rust closure: the convenient form of [`PsCreateSystemThread`] for tests
+/// and host-side glue. Usually a system thread; [`SystemThread::spawn_user`] makes a thread of a
+/// user process instead. Holds a reference to the thread object until dropped.
 #[derive(Debug)]
 pub struct SystemThread {
     object: usize,
@@ -265,46 +284,52 @@ pub struct SystemThread {
 }
 
 impl SystemThread {
-    /// Starts `body` on a new system thread named `name`, on CPU `cpu` (a thread parked at
-    /// DISPATCH_LEVEL keeps its CPU, so races between threads need them on different CPUs).
+    /// Starts `body` on a new system thread named `name`, on the next CPU in round-robin order.
     /// Call from an emulated thread.
+    pub fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> SystemThread {
+        Self::start(name, SYSTEM_PROCESS, None, Box::new(body))
+    }
+
+    /// Starts `body` on a new system thread on CPU `cpu` (spec A.18: "choose the CPU a thread
+    /// runs on").
     ///
     /// # Panics
     /// If the machine has no CPU `cpu`.
     pub fn spawn_on<F: FnOnce() + Send + 'static>(cpu: usize, name: &str, body: F) -> SystemThread {
-        let cx = Cx::get();
-        let (actor, object) = {
-            let mut g = cx.lock();
-            assert!(cpu < g.cpus.len(), "the machine has no CPU {cpu}");
-            let (actor, object) = spawn_thread_on(
-                &mut g,
-                &cx.m,
-                name.to_string(),
-                SYSTEM_PROCESS,
-                cpu,
-                Box::new(body),
-            );
-            g.reference(object); // this handle's reference
-            (actor, object)
-        };
-        SystemThread { object, actor }
+        Self::start(name, SYSTEM_PROCESS, Some(cpu), Box::new(body))
     }
 
-    /// Starts `body` on a new system thread named `name`. Call from an emulated thread.
-    pub fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> SystemThread {
+    /// Starts `body` as a thread of the user-mode process `process` (not the System process,
+    /// id 0), as it runs while inside a system call: a thread for which system-thread-only
+    /// routines fail (rule C23) and whose handles are the process's.
+    ///
+    /// # Panics
+    /// If `process` is the System process.
+    pub fn spawn_user<F: FnOnce() + Send + 'static>(
+        process: u32,
+        name: &str,
+        body: F,
+    ) -> SystemThread {
+        assert_ne!(
+            process, SYSTEM_PROCESS,
+            "a user thread belongs to a user process"
+        );
+        Self::start(name, process, None, Box::new(body))
+    }
+
+    fn start(
+        name: &str,
+        process: u32,
+        cpu: Option<usize>,
+        body: Box<dyn FnOnce() + Send>,
+    ) -> SystemThread {
         let cx = Cx::get();
-        let (actor, object) = {
-            let mut g = cx.lock();
-            let (actor, object) = spawn_thread(
-                &mut g,
-                &cx.m,
-                name.to_string(),
-                SYSTEM_PROCESS,
-                Box::new(body),
-            );
-            g.reference(object); // this handle's reference
-            (actor, object)
+        let mut g = cx.lock();
+        let (actor, object) = match cpu {
+            Some(cpu) => spawn_thread_on(&mut g, &cx.m, name.to_string(), process, cpu, body),
+            None => spawn_thread(&mut g, &cx.m, name.to_string(), process, body),
         };
+        g.reference(object); // this handle's reference
         SystemThread { object, actor }
     }
 

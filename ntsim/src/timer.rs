@@ -13,8 +13,8 @@ use crate::breakpoint::Point;
 use crate::clock::{Deadline, DeadlineKey};
 use crate::machine::{Cx, World};
 use crate::ntdef::{
-    DISPATCH_LEVEL, KTIMER, LARGE_INTEGER, LONG, NotificationTimer, PKDPC, PKTIMER, TIMER_TYPE,
-    TimerNotificationObject,
+    DISPATCH_LEVEL, KTIMER, LARGE_INTEGER, LONG, NotificationTimer, PKDPC, PKTIMER, PVOID,
+    TIMER_TYPE, TimerNotificationObject,
 };
 
 #[derive(Debug)]
@@ -132,7 +132,8 @@ pub(crate) fn expire(cx: &Cx, timer: usize) {
         let cpu = t.cpu;
         g.signal_timer(timer);
         // SAFETY: `timer` is a live KTIMER.
-        let (period, dpc) = unsafe { ((*ktimer(timer)).Period, (*ktimer(timer)).Dpc) };
+        let k = unsafe { ktimer(timer).read() };
+        let (period, dpc) = (k.Period, k.Dpc);
         if period != 0 {
             let at = g.clock.now() + u64::from(period) * crate::clock::TICKS_PER_MS;
             g.insert_timer(timer, at, cpu);
@@ -141,16 +142,14 @@ pub(crate) fn expire(cx: &Cx, timer: usize) {
     };
     cx.point(Point::TimerExpiry, timer);
     if !dpc.is_null() {
+        // Spec A.12.3: SystemArgument1/2 are the low and high parts of the system time.
         let now = cx.lock().clock.system_time();
-        {
-            let d = dpc;
-            // SAFETY: the timer's DPC is a live KDPC (rule C24 guards its memory).
-            unsafe {
-                (*d).SystemArgument1 = (now & 0xFFFF_FFFF) as usize as _;
-                (*d).SystemArgument2 = (now >> 32) as usize as _;
-            }
-        }
-        crate::dpc::call_routine(cx, dpc as usize);
+        crate::dpc::call_routine(
+            cx,
+            dpc as usize,
+            (now & 0xFFFF_FFFF) as usize as PVOID,
+            (now >> 32) as usize as PVOID,
+        );
     }
 }
 
@@ -174,16 +173,24 @@ pub unsafe fn KeInitializeTimer(timer: PKTIMER) {
 /// `timer` must be valid for writes and not inserted.
 #[allow(non_snake_case)]
 pub unsafe fn KeInitializeTimerEx(timer: PKTIMER, timer_type: TIMER_TYPE) {
+    // A new timer: whatever an earlier timer at this address left in the table (its memory
+    // reused) is forgotten, so a stale setting can neither fire nor count for rule C24.
+    if let Some(cx) = Cx::try_get() {
+        let mut g = cx.lock();
+        g.remove_timer(timer as usize);
+        g.timers.timers.remove(&(timer as usize));
+    }
     // SAFETY: the caller guarantees `timer` is writable; all fields are plain data.
+    unsafe { timer.write(KTIMER::zeroed()) };
+    // SAFETY: as above; the header is at offset 0 of a KTIMER.
     unsafe {
-        timer.write(std::mem::zeroed());
         crate::object::init_header(
             timer.cast(),
             TimerNotificationObject + timer_type as u8,
             size_of::<KTIMER>(),
             0,
-        );
-    }
+        )
+    };
 }
 
 /// `KeSetTimerEx(timer, due, 0, dpc)`.
@@ -215,10 +222,9 @@ pub unsafe fn KeSetTimerEx(timer: PKTIMER, due: LARGE_INTEGER, period: LONG, dpc
         let addr = timer as usize;
         let was_set = g.remove_timer(addr);
         // SAFETY: the caller guarantees `timer` is a live, initialized KTIMER.
-        unsafe {
-            (*timer).Dpc = dpc;
-            (*timer).Period = period as u32;
-        }
+        unsafe { (*timer).Dpc = dpc };
+        // SAFETY: as above.
+        unsafe { (*timer).Period = period as u32 };
         if !dpc.is_null() {
             g.dpcs.used_by_timer.insert(dpc as usize);
             if g.dpcs.used_by_queue.contains(&(dpc as usize)) {

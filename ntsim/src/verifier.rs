@@ -106,6 +106,8 @@ rules! {
     DpcTimerAndQueue = "C26", Warning, "a KDPC passed both to KeSetTimer and to KeInsertQueueDpc";
     /// StartIo recursion.
     StartIoRecursion = "C27", Warning, "StartIo recursion without DeferredStartIo";
+    /// IoSetStartIoAttributes(NonCancelable = FALSE) before any cancel routine is registered.
+    StartIoCancel = "C27b", Warning, "IoSetStartIoAttributes(NonCancelable = FALSE) before a cancel routine was registered";
     /// IoStartPacket/IoStartNextPacket without DriverStartIo.
     NoStartIo = "C28", Fatal, "IoStartPacket or IoStartNextPacket on a driver without StartIo";
     /// KeReleaseSemaphore beyond the limit.

@@ -145,6 +145,10 @@ impl World {
     }
 
     /// Whether `actor` is blocked in a wait that includes `obj`.
+    #[allow(
+        dead_code,
+        reason = "for checks that need to know who waits on an object"
+    )]
     pub(crate) fn is_waiting_on(&self, actor: ActorId, obj: usize) -> bool {
         self.waits
             .blocks
@@ -158,11 +162,13 @@ fn check_wait(cx: &Cx, routine: &str, poll: bool) -> bool {
     let mut g = cx.lock();
     let me = cx.me;
     let a = g.sched.actor(me);
-    let irql = a.irql;
+    // After KeSetEvent/KeReleaseSemaphore(Wait = TRUE) the thread is at DISPATCH_LEVEL only
+    // because of that call: the wait is judged at the IRQL it returns to (spec A.14), so an
+    // infinite wait after Wait = TRUE from DISPATCH_LEVEL is as illegal as without it.
+    let irql = a.wait_next.map_or(a.irql, |(_, saved)| saved);
     let holds = !a.held_locks.is_empty();
-    let after_wait_next = a.wait_next.is_some();
     let max = if poll { DISPATCH_LEVEL } else { APC_LEVEL };
-    if holds && !after_wait_next {
+    if holds {
         let who = g.who(me);
         g.report(
             Rule::IllegalWait,
@@ -172,7 +178,7 @@ fn check_wait(cx: &Cx, routine: &str, poll: bool) -> bool {
         drop(cx.reschedule(g));
         return false;
     }
-    if irql > max && !after_wait_next {
+    if irql > max {
         let who = g.who(me);
         g.report(
             Rule::IllegalWait,
@@ -202,8 +208,11 @@ pub(crate) fn wait_objects(
         return STATUS_TIMEOUT;
     }
     let mut g = cx.lock();
-    // A wait after KeSetEvent(Wait = TRUE) returns to the IRQL from before that call.
-    let restore = g.sched.actor_mut(cx.me).wait_next.take();
+    // A wait after KeSetEvent(Wait = TRUE) returns to the IRQL from before that call; the
+    // thread gives up its CPU at that IRQL if it blocks.
+    if let Some((_, irql)) = g.sched.actor_mut(cx.me).wait_next.take() {
+        g.sched.actor_mut(cx.me).irql = irql;
+    }
     let status = if let Some(status) = satisfiable(&objects, wait_all) {
         satisfy(&objects, wait_all, status);
         status
@@ -237,9 +246,6 @@ pub(crate) fn wait_objects(
         g = g2;
         wake.unwrap_or(STATUS_TIMEOUT)
     };
-    if let Some((_, irql)) = restore {
-        g.sched.actor_mut(cx.me).irql = irql;
-    }
     drop(g);
     cx.point(Point::WaitReturn, objects.first().copied().unwrap_or(0));
     status
@@ -286,7 +292,7 @@ pub unsafe fn KeWaitForSingleObject(
 /// # Safety
 /// `objects` must point to `count` pointers to live dispatcher objects; `timeout` is NULL or
 /// points to a LARGE_INTEGER.
-#[allow(non_snake_case)]
+#[allow(non_snake_case, clippy::too_many_arguments)] // the export's own signature
 pub unsafe fn KeWaitForMultipleObjects(
     count: u32,
     objects: *const PVOID,

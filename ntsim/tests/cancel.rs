@@ -1,10 +1,11 @@
 //! IoSetCancelRoutine / IoCancelIrp (spec A.3–A.5), the ReactOS-derived IoCancel test (spec E),
 //! and a wrong and a right driver fragment for rules C5, C6, C8, C9, C10 and C12.
 
-mod support;
+mod irp_support;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
+use irp_support::{Irp, cancel_and_complete, cancel_and_keep};
 use ntsim::breakpoint::{Breakpoint, Filter, Point};
 use ntsim::irp::designate_canceller;
 use ntsim::irql::{KeLowerIrql, KeRaiseIrqlToDpcLevel};
@@ -12,7 +13,6 @@ use ntsim::ntdef::*;
 use ntsim::spinlock::{IoReleaseCancelSpinLock, KeAcquireSpinLock, KeReleaseSpinLock};
 use ntsim::thread::SystemThread;
 use ntsim::{Config, Kernel, Rule};
-use support::{Irp, cancel_and_complete, cancel_and_keep};
 
 fn machine() -> Kernel {
     Kernel::new(Config::default())
@@ -71,9 +71,15 @@ fn set_cancel_routine_returns_the_previous_routine() {
         let irp = Irp::routed(1);
         assert!(irp.set_cancel_routine(Some(cancel_and_keep)).is_none());
         let prev = irp.set_cancel_routine(Some(cancel_and_complete));
-        assert_eq!(prev.map(|f| f as usize), Some(cancel_and_keep as usize));
+        assert_eq!(
+            prev.map(|f| f as usize),
+            Some(cancel_and_keep as *const () as usize)
+        );
         let prev = irp.set_cancel_routine(None);
-        assert_eq!(prev.map(|f| f as usize), Some(cancel_and_complete as usize));
+        assert_eq!(
+            prev.map(|f| f as usize),
+            Some(cancel_and_complete as *const () as usize)
+        );
         assert!(irp.set_cancel_routine(None).is_none());
         irp.free();
     });
@@ -334,5 +340,47 @@ fn a_cancelled_irp_cancelled_again_is_not_cancelable() {
         irp.complete(STATUS_CANCELLED);
         irp.free();
     });
+    out.expect_clean();
+}
+
+// ---- rule C11 --------------------------------------------------------------------------------
+
+// One lock word per test: tests run in parallel, each on its own machine.
+static WRONG_ORDER_LOCK: AtomicUsize = AtomicUsize::new(0);
+static RIGHT_ORDER_LOCK: AtomicUsize = AtomicUsize::new(0);
+
+fn lock_and_unlock(lock: &'static AtomicUsize) {
+    let mut irql = 0;
+    // SAFETY: a KSPIN_LOCK is a pointer-sized word, initialized (0) and used by one machine.
+    unsafe { KeAcquireSpinLock(lock.as_ptr(), &mut irql) };
+    // SAFETY: held since the line above.
+    unsafe { KeReleaseSpinLock(lock.as_ptr(), irql) };
+}
+
+unsafe extern "system" fn cancel_locks_queue_first(_dev: *mut DEVICE_OBJECT, irp: *mut IRP) {
+    // Deliberately wrong: the driver lock under the cancel lock.
+    lock_and_unlock(&WRONG_ORDER_LOCK);
+    IoReleaseCancelSpinLock(cancel_irql(irp));
+    Irp(irp).complete(STATUS_CANCELLED);
+}
+
+unsafe extern "system" fn cancel_releases_then_locks_queue(
+    _dev: *mut DEVICE_OBJECT,
+    irp: *mut IRP,
+) {
+    IoReleaseCancelSpinLock(cancel_irql(irp));
+    lock_and_unlock(&RIGHT_ORDER_LOCK);
+    Irp(irp).complete(STATUS_CANCELLED);
+}
+
+#[test]
+fn cancel_routine_taking_a_driver_lock_under_the_cancel_lock_is_reported() {
+    let out = machine().run(|| cancel_with(Some(cancel_locks_queue_first), false));
+    assert_eq!(out.reports_of(Rule::CancelLockOrder).len(), 1);
+}
+
+#[test]
+fn cancel_routine_releasing_the_cancel_lock_before_the_driver_lock_is_clean() {
+    let out = machine().run(|| cancel_with(Some(cancel_releases_then_locks_queue), false));
     out.expect_clean();
 }

@@ -2,14 +2,14 @@
 //! D-18 and A.9.5 case 3 forced with breakpoints, the ReactOS-derived IoCsq test (spec E), and
 //! one wrong and one right driver fragment for each CSQ rule (C5, C6, C8, C13, C30–C33).
 
-mod support;
+mod irp_support;
 
+use irp_support::{Irp, Q, bug, context, ctx_ptr};
 use ntsim::breakpoint::{Breakpoint, Filter, Point};
 use ntsim::irp::designate_canceller;
 use ntsim::ntdef::*;
 use ntsim::thread::SystemThread;
 use ntsim::{Config, Kernel, Rule};
-use support::{Irp, Q, bug, context, ctx_ptr};
 
 fn machine(cpus: usize) -> Kernel {
     Kernel::new(Config {
@@ -112,7 +112,13 @@ fn already_cancelled_irp_is_inserted_removed_and_completed_after_the_lock() {
         // WRK order (spec A.9.3 step 7), not ReactOS's or the documentation's.
         assert_eq!(
             q.log(),
-            ["Acquire", "InsertEx", "Remove", "Release", "CompleteCanceled"]
+            [
+                "Acquire",
+                "InsertEx",
+                "Remove",
+                "Release",
+                "CompleteCanceled"
+            ]
         );
         assert_eq!(q.canceled(), 1);
         assert_eq!(irp.status(), STATUS_CANCELLED);
@@ -154,7 +160,10 @@ fn cancel_between_setting_the_routine_and_checking_cancel_is_finished_by_the_can
     let out = machine(3).run(|| {
         let q = Q::new(false);
         let irp = Irp::routed(1);
-        let at_check = Breakpoint::set(Point::CsqInsertBeforeCancelCheck, Filter::Object(irp.addr()));
+        let at_check = Breakpoint::set(
+            Point::CsqInsertBeforeCancelCheck,
+            Filter::Object(irp.addr()),
+        );
         let inserter = SystemThread::spawn_on(1, "inserter", move || {
             let status = q.insert_ex(irp, std::ptr::null_mut());
             assert_eq!(status, STATUS_SUCCESS);

@@ -98,9 +98,14 @@ impl Sched {
 
     /// The actor that owns `cpu` (runs on it at DISPATCH_LEVEL or above), if any.
     pub(crate) fn cpu_owner(&self, cpu: usize) -> Option<ActorId> {
-        self.actors
-            .iter()
-            .find(|a| a.cpu == cpu && a.owns_cpu())
+        // A thread at DISPATCH_LEVEL or above comes first: the interrupt actor is also "ready
+        // at DISPATCH_LEVEL" as soon as a DPC is queued, but its DPCs cannot start until the
+        // thread lowers (spec A.1.1). The two never both hold the CPU: a thread cannot run
+        // (and so cannot raise) while the interrupt actor is in a DPC on its CPU.
+        let on_cpu = || self.actors.iter().filter(|a| a.cpu == cpu && a.owns_cpu());
+        on_cpu()
+            .find(|a| !a.is_interrupt())
+            .or_else(|| on_cpu().next())
             .map(|a| a.id)
     }
 
@@ -200,6 +205,16 @@ impl Cx {
         drop(self.reschedule(g));
     }
 
+    /// Call after a report: if it was fatal, the machine has halted and this never returns (the
+    /// actor parks like every other, as the CPU stops at a bugcheck: no driver code runs after
+    /// it); otherwise gives the guard back.
+    pub(crate) fn stop_if_halted<'a>(&'a self, g: MutexGuard<'a, World>) -> MutexGuard<'a, World> {
+        if g.halted.is_some() {
+            return self.reschedule(g);
+        }
+        g
+    }
+
     /// Gives up the baton if the policy says so, and waits until it comes back. `self`'s status
     /// must already say whether it can run (Ready) or why not.
     pub(crate) fn reschedule<'a>(&'a self, mut g: MutexGuard<'a, World>) -> MutexGuard<'a, World> {
@@ -236,6 +251,30 @@ impl Cx {
         loop {
             if g.sched.running == Some(self.me) && g.halted.is_none() {
                 return g;
+            }
+            g = crate::sync::wait(&self.m.baton, g);
+        }
+    }
+
+    /// An interrupt actor with no work waits for some. Returns `None` when the run is over, so
+    /// that its OS thread can end instead of staying parked.
+    pub(crate) fn idle<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, World>,
+    ) -> Option<MutexGuard<'a, World>> {
+        g.sched.actor_mut(self.me).status = Status::Idle;
+        let next = g.choose_next(self.me);
+        if next == Some(self.me) {
+            return Some(g);
+        }
+        g.sched.running = next;
+        self.m.baton.notify_all();
+        loop {
+            if g.shut_down {
+                return None;
+            }
+            if g.sched.running == Some(self.me) && g.halted.is_none() {
+                return Some(g);
             }
             g = crate::sync::wait(&self.m.baton, g);
         }

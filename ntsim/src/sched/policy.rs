@@ -69,10 +69,6 @@ impl Chooser {
         }
     }
 
-    pub(crate) fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// A new actor joins: PCT gives it a random priority above the drop range.
     pub(crate) fn on_spawn(&mut self, id: ActorId) {
         let i = id.0 as usize;
