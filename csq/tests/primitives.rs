@@ -280,3 +280,50 @@ fn a_user_event_reference_checks_the_handle_and_its_object_type() {
     });
     out.expect_clean();
 }
+
+#[test]
+fn a_user_event_from_a_user_handle_is_signalled_and_released() {
+    let out = machine().run(|| {
+        let app = ntsim::iomgr::Process::create("app");
+        app.spawn_thread("caller", || {
+            let h = ntsim::iomgr::create_event(true, false);
+            let ev = UserEvent::from_handle(h.raw() as usize, ProcessorMode::User).unwrap();
+            assert!(!ev.signal());
+            assert!(ev.is_set());
+            assert_eq!(ev.wait(Some(Interval::ZERO)), WaitResult::Signaled(0));
+            drop(ev);
+            // A semaphore handle is refused by type.
+            let s = ntsim::iomgr::create_semaphore(0, 1);
+            assert_eq!(
+                UserEvent::from_handle(s.raw() as usize, ProcessorMode::User).unwrap_err(),
+                NtStatus::OBJECT_TYPE_MISMATCH
+            );
+        })
+        .join();
+    });
+    out.expect_clean();
+}
+
+// ---- Remove lock ------------------------------------------------------------------------------
+
+#[test]
+fn remove_lock_release_and_wait_waits_for_holders_then_refuses() {
+    let out = machine().run(|| {
+        let lock: Pin<Arc<csq::RemoveLock>> =
+            Arc::pin_init(csq::RemoveLock::new(u32::from_le_bytes(*b"csqT"))).unwrap();
+        let l2 = lock.clone();
+        let holder = ntsim::thread::SystemThread::spawn("holder", move || {
+            let g = l2.acquire().expect("not removed yet");
+            csq::sleep(Interval::from_millis(7));
+            drop(g);
+        });
+        csq::sleep(Interval::from_millis(1));
+        let mine = lock.acquire().unwrap();
+        lock.release_and_wait(mine);
+        // The wait ended when the holder released, 7 ms after it acquired.
+        assert!(ntsim::iomgr::interrupt_time() >= 7 * TICKS_PER_MS);
+        assert_eq!(lock.acquire().unwrap_err(), NtStatus::DELETE_PENDING);
+        holder.join();
+    });
+    out.expect_clean();
+}

@@ -24,6 +24,7 @@ pub mod csq;
 pub mod device_queue;
 pub mod dpc;
 pub mod driver;
+pub mod driver_bugs;
 pub mod event;
 pub mod iomgr;
 pub mod irp;
@@ -42,7 +43,6 @@ pub mod thread;
 pub mod timer;
 pub mod verifier;
 pub mod wait;
-pub mod driver_bugs;
 
 pub use machine::{Config, Kernel, Outcome};
 pub use verifier::{Report, Rule, Severity};

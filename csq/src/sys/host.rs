@@ -14,9 +14,9 @@ use super::{
 
 pub(crate) use nt::{
     DEVICE_OBJECT as DeviceObject, DRIVER_OBJECT as DriverObject, ETHREAD as KThread,
-    FILE_OBJECT as FileObject, IO_CSQ as IoCsq, IO_CSQ_IRP_CONTEXT as CsqIrpContext, IRP as Irp,
-    KDPC as KDpc, KEVENT as KEvent, KSEMAPHORE as KSemaphore, KSPIN_LOCK as KSpinLock,
-    KTIMER as KTimer, LIST_ENTRY as ListEntry,
+    FILE_OBJECT as FileObject, IO_CSQ as IoCsq, IO_CSQ_IRP_CONTEXT as CsqIrpContext,
+    IO_REMOVE_LOCK as RemoveLockObject, IRP as Irp, KDPC as KDpc, KEVENT as KEvent,
+    KSEMAPHORE as KSemaphore, KSPIN_LOCK as KSpinLock, KTIMER as KTimer, LIST_ENTRY as ListEntry,
 };
 
 /// `DriverEntry` as ntsim's `load_driver` calls it.
@@ -533,6 +533,29 @@ pub(crate) unsafe fn driver_set_dispatch(
 pub(crate) unsafe fn driver_set_unload(driver: *mut DriverObject, routine: UnloadFn) {
     // SAFETY: as above.
     unsafe { (*driver).DriverUnload = Some(routine) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remove locks.
+
+pub(crate) unsafe fn remove_lock_init(lock: *mut RemoveLockObject, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntsim::remove_lock::IoInitializeRemoveLock(lock, tag, 0, 0) }
+}
+
+pub(crate) unsafe fn remove_lock_acquire(lock: *mut RemoveLockObject) -> Ntstatus {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntsim::remove_lock::IoAcquireRemoveLock(lock, ptr::null_mut()) }
+}
+
+pub(crate) unsafe fn remove_lock_release(lock: *mut RemoveLockObject) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntsim::remove_lock::IoReleaseRemoveLock(lock, ptr::null_mut()) }
+}
+
+pub(crate) unsafe fn remove_lock_release_and_wait(lock: *mut RemoveLockObject) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntsim::remove_lock::IoReleaseRemoveLockAndWait(lock, ptr::null_mut()) }
 }
 
 // ---------------------------------------------------------------------------------------------

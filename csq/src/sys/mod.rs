@@ -40,7 +40,7 @@ use wdk as imp;
 /// Raw kernel object types, named for what they are. The safe layer never reads their fields.
 pub(crate) use imp::{
     CsqIrpContext, DeviceObject, DriverObject, FileObject, IoCsq, Irp, KDpc, KEvent, KSemaphore,
-    KSpinLock, KThread, KTimer, ListEntry,
+    KSpinLock, KThread, KTimer, ListEntry, RemoveLockObject,
 };
 
 /// A status code as the kernel returns it (`NTSTATUS`).
@@ -801,6 +801,45 @@ pub(crate) unsafe fn driver_set_dispatch(
 pub(crate) unsafe fn driver_set_unload(driver: *mut DriverObject, routine: UnloadFn) {
     // SAFETY: forwarded caller contract.
     unsafe { imp::driver_set_unload(driver, routine) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remove locks (spec A.17). One tag (null) for every acquisition.
+
+/// `IoInitializeRemoveLock(lock, tag, 0, 0)`.
+///
+/// IRQL: PASSIVE_LEVEL. # Safety: `lock` is valid for writes and never re-initialized.
+#[inline]
+pub(crate) unsafe fn remove_lock_init(lock: *mut RemoveLockObject, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::remove_lock_init(lock, tag) }
+}
+
+/// `IoAcquireRemoveLock(lock, NULL)`: STATUS_SUCCESS or STATUS_DELETE_PENDING.
+///
+/// IRQL: <= DISPATCH_LEVEL. # Safety: `lock` is initialized.
+#[inline]
+pub(crate) unsafe fn remove_lock_acquire(lock: *mut RemoveLockObject) -> Ntstatus {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::remove_lock_acquire(lock) }
+}
+
+/// `IoReleaseRemoveLock(lock, NULL)`.
+///
+/// IRQL: <= DISPATCH_LEVEL. # Safety: the caller holds an acquisition.
+#[inline]
+pub(crate) unsafe fn remove_lock_release(lock: *mut RemoveLockObject) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::remove_lock_release(lock) }
+}
+
+/// `IoReleaseRemoveLockAndWait(lock, NULL)`.
+///
+/// IRQL: PASSIVE_LEVEL. # Safety: the caller holds an acquisition and gives it up.
+#[inline]
+pub(crate) unsafe fn remove_lock_release_and_wait(lock: *mut RemoveLockObject) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::remove_lock_release_and_wait(lock) }
 }
 
 // ---------------------------------------------------------------------------------------------

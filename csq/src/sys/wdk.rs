@@ -22,9 +22,9 @@ use super::{
 
 pub(crate) use wdk_sys::{
     DEVICE_OBJECT as DeviceObject, DRIVER_OBJECT as DriverObject, FILE_OBJECT as FileObject,
-    IO_CSQ as IoCsq, IO_CSQ_IRP_CONTEXT as CsqIrpContext, IRP as Irp, KDPC as KDpc,
-    KEVENT as KEvent, KSEMAPHORE as KSemaphore, KSPIN_LOCK as KSpinLock, KTIMER as KTimer,
-    LIST_ENTRY as ListEntry,
+    IO_CSQ as IoCsq, IO_CSQ_IRP_CONTEXT as CsqIrpContext, IO_REMOVE_LOCK as RemoveLockObject,
+    IRP as Irp, KDPC as KDpc, KEVENT as KEvent, KSEMAPHORE as KSemaphore, KSPIN_LOCK as KSpinLock,
+    KTIMER as KTimer, LIST_ENTRY as ListEntry,
 };
 
 /// Thread objects are only waited on and dereferenced: an opaque byte.
@@ -616,6 +616,33 @@ pub(crate) unsafe fn driver_set_unload(driver: *mut DriverObject, routine: Unloa
     let routine = as_c_callback!(routine, unsafe extern "C" fn(*mut DriverObject));
     // SAFETY: as above.
     unsafe { (*driver).DriverUnload = routine }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remove locks (the IoXxxRemoveLock names are macros over the Ex routines).
+
+const REMOVE_LOCK_SIZE: u32 = core::mem::size_of::<RemoveLockObject>() as u32;
+
+pub(crate) unsafe fn remove_lock_init(lock: *mut RemoveLockObject, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::IoInitializeRemoveLockEx(lock, tag, 0, 0, REMOVE_LOCK_SIZE) }
+}
+
+pub(crate) unsafe fn remove_lock_acquire(lock: *mut RemoveLockObject) -> Ntstatus {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        ntddk::IoAcquireRemoveLockEx(lock, ptr::null_mut(), c"csq".as_ptr(), 0, REMOVE_LOCK_SIZE)
+    }
+}
+
+pub(crate) unsafe fn remove_lock_release(lock: *mut RemoveLockObject) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::IoReleaseRemoveLockEx(lock, ptr::null_mut(), REMOVE_LOCK_SIZE) }
+}
+
+pub(crate) unsafe fn remove_lock_release_and_wait(lock: *mut RemoveLockObject) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::IoReleaseRemoveLockAndWaitEx(lock, ptr::null_mut(), REMOVE_LOCK_SIZE) }
 }
 
 // ---------------------------------------------------------------------------------------------
