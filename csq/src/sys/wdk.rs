@@ -547,7 +547,7 @@ pub(crate) unsafe fn device_create(
     let mut device: *mut DeviceObject = ptr::null_mut();
     // SAFETY: the strings and `device` are live locals; the caller guarantees `driver`.
     let status = unsafe {
-        wdk_sys::wdmsec::IoCreateDeviceSecure(
+        IoCreateDeviceSecure(
             driver,
             extension_size,
             &mut name,
@@ -560,6 +560,23 @@ pub(crate) unsafe fn device_create(
         )
     };
     if status < 0 { Err(status) } else { Ok(device) }
+}
+
+// `IoCreateDeviceSecure` is not an ntoskrnl export: it lives in the WDK's static library
+// wdmsec.lib (declared in wdmsec.h), which wdk-sys does not bind.
+#[link(name = "wdmsec")]
+unsafe extern "system" {
+    fn IoCreateDeviceSecure(
+        DriverObject: *mut DriverObject,
+        DeviceExtensionSize: u32,
+        DeviceName: *mut wdk_sys::UNICODE_STRING,
+        DeviceType: u32,
+        DeviceCharacteristics: u32,
+        Exclusive: u8,
+        DefaultSDDLString: *const wdk_sys::UNICODE_STRING,
+        DeviceClassGuid: *const wdk_sys::GUID,
+        DeviceObject: *mut *mut DeviceObject,
+    ) -> Ntstatus;
 }
 
 pub(crate) unsafe fn device_extension(device: *mut DeviceObject) -> *mut c_void {
