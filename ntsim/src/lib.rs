@@ -24,6 +24,7 @@ pub mod csq;
 pub mod device_queue;
 pub mod dpc;
 pub mod driver;
+pub mod driver_bugs;
 pub mod event;
 pub mod iomgr;
 pub mod irp;

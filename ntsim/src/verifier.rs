@@ -136,6 +136,10 @@ rules! {
     BugCheck = "BUGCHECK", Fatal, "KeBugCheckEx was called";
     /// The end of a run (not an error; parks what is left).
     EndOfRun = "END", Warning, "the run ended";
+    /// A framework's IRP ownership value dropped without completing or handing off the IRP.
+    IrpDropped = "F1", Violation, "IRP ownership dropped without completing or handing off the IRP";
+    /// A framework's cancel-safe-queue context ticket dropped without giving it back.
+    TicketDropped = "F2", Violation, "tracked-IRP ticket dropped without giving it back to its queue";
 }
 
 /// One finding of the verifier.
