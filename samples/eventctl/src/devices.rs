@@ -11,17 +11,59 @@ use crate::backend::{Backend, BackendError, Device};
 /// # Errors
 /// [`BackendError::UnknownDevice`] for a name that is neither a simulated device nor a device
 /// path; [`BackendError::NeedsWindows`] for a device path elsewhere than on Windows;
-/// [`BackendError::NotBuilt`] for every known device until the drivers and the ntsim backend land.
+/// [`BackendError::NotBuilt`] for a simulated device in the Windows build (eventctl.exe talks to
+/// installed drivers only).
 pub fn backend_for(device: &str) -> Result<Box<dyn Backend>, BackendError> {
     let device = Device::parse(device)?;
     match device {
-        Device::Path(path) if !cfg!(windows) => Err(BackendError::NeedsWindows { device: path }),
-        // TODO(issue 4): the ntsim backend for the three simulated devices, the Windows backend
-        // for a path.
-        other => Err(BackendError::NotBuilt {
-            device: other.name().to_owned(),
+        #[cfg(windows)]
+        Device::Path(path) => Ok(Box::new(crate::windows_backend::WindowsBackend::new(&path))),
+        #[cfg(not(windows))]
+        Device::Path(path) => Err(BackendError::NeedsWindows { device: path }),
+        #[cfg(not(windows))]
+        simulated => match simulated::image_for(&simulated) {
+            Some(image) => Ok(Box::new(crate::ntsim_backend::NtsimBackend::new(
+                simulated.name(),
+                image,
+            ))),
+            None => Err(BackendError::NotBuilt {
+                device: simulated.name().to_owned(),
+            }),
+        },
+        #[cfg(windows)]
+        simulated => Err(BackendError::NotBuilt {
+            device: simulated.name().to_owned(),
         }),
     }
+}
+
+#[cfg(not(windows))]
+mod simulated {
+    use crate::backend::Device;
+    use crate::interface::{CSQ_CONCURRENT_PATH, CSQ_SERIAL_PATH, STARTIO_PATH};
+    use crate::ntsim_backend::DriverImage;
+
+    /// The driver and device behind a simulated device.
+    pub(super) fn image_for(device: &Device) -> Option<DriverImage> {
+        let (service, entry, device_path) = match device {
+            Device::StartIo => ("StartIoEvent", STARTIO_ENTRY, STARTIO_PATH),
+            Device::CsqSerial => ("CsqEvent", CSQ_ENTRY, CSQ_SERIAL_PATH),
+            Device::CsqConcurrent => ("CsqEvent", CSQ_ENTRY, CSQ_CONCURRENT_PATH),
+            Device::Path(_) => return None,
+        };
+        entry.is_some().then_some(DriverImage {
+            service,
+            entry,
+            device_path,
+        })
+    }
+
+    type Entry = ntsim::ntdef::PDRIVER_INITIALIZE;
+
+    // TODO(issue 4): `startio_event::driver_entry` and `csq_event::driver_entry` once the drivers
+    // export them.
+    const STARTIO_ENTRY: Entry = None;
+    const CSQ_ENTRY: Entry = None;
 }
 
 #[cfg(test)]

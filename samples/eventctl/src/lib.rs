@@ -12,9 +12,14 @@ pub mod backend;
 pub mod cli;
 pub mod compare;
 pub mod devices;
+pub mod interface;
+#[cfg(not(windows))]
+pub mod ntsim_backend;
 pub mod observation;
 pub mod script;
 pub mod timeline;
+#[cfg(windows)]
+pub mod windows_backend;
 
 #[cfg(test)]
 mod fake;
