@@ -576,3 +576,15 @@ pub(crate) fn report_driver_bug(bug: DriverBug, irp: *mut Irp, message: &str) {
 pub(crate) fn debug_print(message: &str) {
     ntsim::driver_bugs::debug_print(message);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pool.
+
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut u8 {
+    ntsim::pool::ExAllocatePool2(ntsim::pool::POOL_FLAG_NON_PAGED, size, tag).cast()
+}
+
+pub(crate) unsafe fn pool_free(p: *mut u8, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntsim::pool::ExFreePoolWithTag(p.cast(), tag) }
+}

@@ -43,6 +43,8 @@ const EVENT_MODIFY_STATE: u32 = 0x0002;
 const KERNEL_MODE: i8 = 0;
 const EXECUTIVE: i32 = 0;
 const WAIT_ANY: i32 = 1;
+/// `POOL_FLAG_NON_PAGED` (`POOL_FLAGS` is a ULONG64).
+const POOL_FLAG_NON_PAGED: u64 = 0x40;
 
 /// Converts one of our `extern "system"` callbacks to the `extern "C"` pointer type bindgen
 /// declares. On x86-64 Windows both names denote the same (Microsoft x64) convention.
@@ -673,4 +675,17 @@ pub(crate) fn report_driver_bug(_bug: DriverBug, irp: *mut Irp, message: &str) {
 pub(crate) fn debug_print(message: &str) {
     // SAFETY: "%.*s" with a length and a pointer to that many bytes.
     unsafe { ntddk::DbgPrint(c"%.*s\n".as_ptr(), message.len() as i32, message.as_ptr()) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool.
+
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut u8 {
+    // SAFETY: a plain allocation; failure is a null return.
+    unsafe { ntddk::ExAllocatePool2(POOL_FLAG_NON_PAGED, size as wdk_sys::SIZE_T, tag) }.cast()
+}
+
+pub(crate) unsafe fn pool_free(p: *mut u8, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::ExFreePoolWithTag(p.cast(), tag) }
 }
