@@ -61,7 +61,7 @@ impl<T> PoolArc<T> {
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES` when the pool is exhausted, or `init`'s error (the block
     /// is freed again).
-    pub fn pin_init<E: From<NtStatus>>(init: impl PinInit<T, E>, tag: u32) -> Result<Self, E> {
+    pub fn pin_init<E: Into<NtStatus>>(init: impl PinInit<T, E>, tag: u32) -> Result<Self, NtStatus> {
         const {
             assert!(
                 core::mem::align_of::<Inner<T>>() <= 16,
@@ -70,7 +70,7 @@ impl<T> PoolArc<T> {
         };
         let raw = sys::pool_alloc(core::mem::size_of::<Inner<T>>(), tag).cast::<Inner<T>>();
         let Some(ptr) = NonNull::new(raw) else {
-            return Err(NtStatus::INSUFFICIENT_RESOURCES.into());
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
         };
         // SAFETY: a fresh block of the right size and alignment; address only.
         let count = unsafe { &raw mut (*raw).count };
@@ -86,7 +86,7 @@ impl<T> PoolArc<T> {
         if let Err(e) = unsafe { init.__pinned_init(value) } {
             // SAFETY: our block; nothing was initialized that needs dropping.
             unsafe { sys::pool_free(raw.cast(), tag) };
-            return Err(e);
+            return Err(e.into());
         }
         // INVARIANT: initialized, one reference (this one).
         Ok(PoolArc {
