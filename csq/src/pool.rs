@@ -1,158 +1,158 @@
-//! [`PoolArc`]: a value built in place in non-paged pool, shared by reference count.
-//!
-//! What a driver allocates per request or per handle (a registration record with its timer, a
-//! per-file context with its remove lock) must not move once initialized and must be freed when
-//! the last party is done with it. `PoolArc` is that storage: one `ExAllocatePool2` block that
-//! holds a counter and the value, built in place with a [`PinInit`], never moved, dropped and
-//! freed when the last clone goes. Allocation failure is an ordinary error
-//! (`STATUS_INSUFFICIENT_RESOURCES`), which is how a driver reports it (spec B.1, D-10).
+//! [`PoolBox`]: one value in its own block of non-paged pool, for records whose number is not
+//! known in advance (a driver's per-request or per-handle records).
 
 use core::fmt;
 use core::marker::PhantomData;
-use core::ops::Deref;
+use core::ops::{Deref, DerefMut};
 use core::pin::Pin;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering, fence};
 
-use pinned_init::PinInit;
+use pinned_init::{Init, PinInit};
 
 use crate::status::NtStatus;
 use crate::sys;
 
-/// The pool block: the counter, the tag it was allocated with, then the value.
-#[repr(C)]
-struct Inner<T> {
-    count: AtomicUsize,
-    tag: u32,
-    value: T,
-}
-
-/// A reference-counted, pinned value in non-paged pool.
+/// A `T` in its own non-paged pool block (`ExAllocatePool2(POOL_FLAG_NON_PAGED)`), freed
+/// (`ExFreePoolWithTag`) when the box is dropped, after `T`'s drop. The pool block never moves,
+/// so a [`Pin<PoolBox<T>>`](PoolBox::try_pin_init) may hold kernel objects (timers, events,
+/// remove locks) that are built in place.
 ///
-/// Cloning takes one more reference; dropping the last one drops the value in place and frees
-/// the block (`ExFreePoolWithTag`). The value never moves, so it may embed kernel objects
-/// (timers, queues, remove locks). Only shared access is given ([`Deref`], [`PoolArc::as_pin`]):
-/// mutable state inside goes in a [`SpinLock`](crate::SpinLock) or atomics.
+/// Allocation failure is an ordinary error (`STATUS_INSUFFICIENT_RESOURCES`), not a panic: a
+/// driver completes the request with it. On ntsim the block is tracked by the leak checks and
+/// failures can be injected (`ntsim::pool::fail_allocations`).
 ///
-/// IRQL: the last drop runs `T`'s drop at the caller's IRQL; a value whose drop waits (a
-/// [`Timer`](crate::Timer), a [`SystemThread`](crate::SystemThread)) must lose its last
-/// reference at PASSIVE_LEVEL.
+/// The box may be dropped at any IRQL at which `T`'s drop may run, and <= DISPATCH_LEVEL.
 ///
 /// # Invariants
 ///
-/// `ptr` is a live pool block with an initialized `Inner<T>` whose count includes this value.
-pub struct PoolArc<T> {
-    ptr: NonNull<Inner<T>>,
-    _owns: PhantomData<Inner<T>>,
+/// `ptr` is a pool block allocated with `tag`, holding an initialized `T` that this box owns.
+pub struct PoolBox<T> {
+    ptr: NonNull<T>,
+    tag: u32,
+    _owns: PhantomData<T>,
 }
 
-// SAFETY: clones on several threads give shared access to `T` (needs `Sync`) and the last one,
-// on any thread, drops it (needs `Send`).
-unsafe impl<T: Send + Sync> Send for PoolArc<T> {}
+// SAFETY: the box owns its `T` like `Box<T>` does.
+unsafe impl<T: Send> Send for PoolBox<T> {}
 // SAFETY: as above.
-unsafe impl<T: Send + Sync> Sync for PoolArc<T> {}
+unsafe impl<T: Sync> Sync for PoolBox<T> {}
 
-impl<T> PoolArc<T> {
-    /// Allocates a block tagged `tag` (a four-character pool tag, e.g. `u32::from_le_bytes(*b"EvRc")`)
-    /// and builds the value in it with `init`.
-    ///
-    /// IRQL: <= DISPATCH_LEVEL (and whatever `init` needs).
-    ///
-    /// # Errors
-    /// `STATUS_INSUFFICIENT_RESOURCES` when the pool is exhausted, or `init`'s error (the block
-    /// is freed again).
-    pub fn pin_init<E: Into<NtStatus>>(init: impl PinInit<T, E>, tag: u32) -> Result<Self, NtStatus> {
+// The pointer moves, not the `T` it points to.
+impl<T> Unpin for PoolBox<T> {}
+
+impl<T> PoolBox<T> {
+    /// Allocates a zeroed block for a `T`.
+    fn alloc(tag: u32) -> Result<NonNull<T>, NtStatus> {
         const {
             assert!(
-                core::mem::align_of::<Inner<T>>() <= 16,
+                core::mem::align_of::<T>() <= 16,
                 "pool blocks are 16-byte aligned"
             )
         };
-        let raw = sys::pool_alloc(core::mem::size_of::<Inner<T>>(), tag).cast::<Inner<T>>();
-        let Some(ptr) = NonNull::new(raw) else {
-            return Err(NtStatus::INSUFFICIENT_RESOURCES);
-        };
-        // SAFETY: a fresh block of the right size and alignment; address only.
-        let count = unsafe { &raw mut (*raw).count };
-        // SAFETY: as above.
-        let tag_slot = unsafe { &raw mut (*raw).tag };
-        // SAFETY: as above.
-        let value = unsafe { &raw mut (*raw).value };
-        // SAFETY: writable storage for the counter.
-        unsafe { count.write(AtomicUsize::new(1)) };
-        // SAFETY: writable storage for the tag.
-        unsafe { tag_slot.write(tag) };
-        // SAFETY: `value` is writable and never moves (the block is freed, not moved).
-        if let Err(e) = unsafe { init.__pinned_init(value) } {
-            // SAFETY: our block; nothing was initialized that needs dropping.
-            unsafe { sys::pool_free(raw.cast(), tag) };
-            return Err(e.into());
-        }
-        // INVARIANT: initialized, one reference (this one).
-        Ok(PoolArc {
+        let p = sys::pool_alloc(core::mem::size_of::<T>().max(1), tag);
+        NonNull::new(p.cast::<T>()).ok_or(NtStatus::INSUFFICIENT_RESOURCES)
+    }
+
+    /// Moves `value` into a new pool block tagged `tag` (a four-character pool tag, e.g.
+    /// `u32::from_le_bytes(*b"Evnt")`).
+    ///
+    /// IRQL: <= DISPATCH_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the pool is exhausted (`value` is dropped).
+    pub fn try_new(tag: u32, value: T) -> Result<PoolBox<T>, NtStatus> {
+        let ptr = Self::alloc(tag)?;
+        // SAFETY: a fresh block, large and aligned enough for a `T`.
+        unsafe { ptr.as_ptr().write(value) };
+        // INVARIANT: initialized above.
+        Ok(PoolBox {
             ptr,
+            tag,
             _owns: PhantomData,
         })
     }
 
-    fn inner(&self) -> &Inner<T> {
-        // SAFETY: type invariant: the block lives while this reference does.
-        unsafe { self.ptr.as_ref() }
+    /// Builds a `T` in place in a new pool block tagged `tag`.
+    ///
+    /// IRQL: <= DISPATCH_LEVEL (and what `init` needs).
+    ///
+    /// # Errors
+    /// `Err(Ok(STATUS_INSUFFICIENT_RESOURCES))` when the pool is exhausted, `Err(Err(e))` when
+    /// `init` fails; the block is freed in both cases.
+    pub fn try_init<E>(tag: u32, init: impl Init<T, E>) -> Result<PoolBox<T>, Result<NtStatus, E>> {
+        let ptr = Self::alloc(tag).map_err(Ok)?;
+        // SAFETY: a fresh block, large and aligned enough for a `T`, written once.
+        if let Err(e) = unsafe { init.__init(ptr.as_ptr()) } {
+            // SAFETY: our block; `init` failed, so it holds no `T` to drop.
+            unsafe { sys::pool_free(ptr.as_ptr().cast(), tag) };
+            return Err(Err(e));
+        }
+        // INVARIANT: initialized above.
+        Ok(PoolBox {
+            ptr,
+            tag,
+            _owns: PhantomData,
+        })
     }
 
-    /// The value, pinned.
+    /// Builds a `T` in place in a new pool block tagged `tag`, pinned there: for values that
+    /// embed kernel objects (e.g. a [`Timer`](crate::Timer) whose DPC points back at it).
     ///
-    /// IRQL: any.
-    pub fn as_pin(&self) -> Pin<&T> {
-        // SAFETY: the value never moves until it is dropped in place.
-        unsafe { Pin::new_unchecked(&self.inner().value) }
-    }
-
-    /// Whether `a` and `b` are the same block.
+    /// IRQL: <= DISPATCH_LEVEL (and what `init` needs).
     ///
-    /// IRQL: any.
-    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
-        a.ptr == b.ptr
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the pool is exhausted, or `init`'s error converted;
+    /// the block is freed in both cases.
+    pub fn try_pin_init<E>(tag: u32, init: impl PinInit<T, E>) -> Result<Pin<PoolBox<T>>, NtStatus>
+    where
+        E: Into<NtStatus>,
+    {
+        let ptr = Self::alloc(tag)?;
+        // SAFETY: a fresh block, large and aligned enough for a `T`, that never moves: the `T`
+        // is only reachable through the `Pin` returned below.
+        if let Err(e) = unsafe { init.__pinned_init(ptr.as_ptr()) } {
+            // SAFETY: our block; `init` failed, so it holds no `T` to drop.
+            unsafe { sys::pool_free(ptr.as_ptr().cast(), tag) };
+            return Err(e.into());
+        }
+        // INVARIANT: initialized above.
+        let b = PoolBox {
+            ptr,
+            tag,
+            _owns: PhantomData,
+        };
+        // SAFETY: the `T` lives in the pool block until the box's drop, and `PoolBox` gives no
+        // way to move it out of a `Pin<PoolBox<T>>`.
+        Ok(unsafe { Pin::new_unchecked(b) })
     }
 }
 
-impl<T> Deref for PoolArc<T> {
+impl<T> Deref for PoolBox<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        &self.inner().value
+        // SAFETY: type invariant: an initialized `T` we own.
+        unsafe { self.ptr.as_ref() }
     }
 }
 
-impl<T> Clone for PoolArc<T> {
-    fn clone(&self) -> Self {
-        self.inner().count.fetch_add(1, Ordering::Relaxed);
-        PoolArc {
-            ptr: self.ptr,
-            _owns: PhantomData,
-        }
+impl<T> DerefMut for PoolBox<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: type invariant; `&mut self` is unique.
+        unsafe { self.ptr.as_mut() }
     }
 }
 
-impl<T> Drop for PoolArc<T> {
+impl<T> Drop for PoolBox<T> {
     fn drop(&mut self) {
-        if self.inner().count.fetch_sub(1, Ordering::Release) != 1 {
-            return;
-        }
-        fence(Ordering::Acquire);
-        let raw = self.ptr.as_ptr();
-        // SAFETY: the last reference: nobody else can reach the block; address only.
-        let value = unsafe { &raw mut (*raw).value };
-        // SAFETY: as above.
-        let tag = unsafe { (*raw).tag };
-        // SAFETY: initialized, unused, dropped once.
-        unsafe { core::ptr::drop_in_place(value) };
-        // SAFETY: allocated by `pin_init` with `tag`; freed once.
-        unsafe { sys::pool_free(raw.cast(), tag) };
+        // SAFETY: type invariant: an initialized `T` we own, dropped once.
+        unsafe { core::ptr::drop_in_place(self.ptr.as_ptr()) };
+        // SAFETY: our block, allocated with `self.tag`, no longer used.
+        unsafe { sys::pool_free(self.ptr.as_ptr().cast(), self.tag) };
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for PoolArc<T> {
+impl<T: fmt::Debug> fmt::Debug for PoolBox<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }

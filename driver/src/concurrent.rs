@@ -143,5 +143,4 @@ impl IrpService for Concurrent {
         }
         self.reap();
     }
-
 }

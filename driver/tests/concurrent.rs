@@ -43,7 +43,13 @@ fn back_to_back_requests_run_concurrently() {
                 assert_eq!(r.info().returned, Some(STATUS_PENDING));
             }
             for r in rs {
-                assert_eq!({ r.wait(); outcome(r) }, (STATUS_SUCCESS, ms(1000), true));
+                assert_eq!(
+                    {
+                        r.wait();
+                        outcome(r)
+                    },
+                    (STATUS_SUCCESS, ms(1000), true)
+                );
             }
             close_handle(h);
         })
@@ -64,7 +70,10 @@ fn shorter_deadline_completes_first() {
             let a = irp_based(h, due_ms(3000));
             let b = irp_based(h, due_ms(1000));
             b.wait();
-            assert!(a.poll().is_none(), "the 3 s request is still pending at 1 s");
+            assert!(
+                a.poll().is_none(),
+                "the 3 s request is still pending at 1 s"
+            );
             a.wait();
             assert_eq!(outcome(b), (STATUS_SUCCESS, ms(1000), true));
             assert_eq!(outcome(a), (STATUS_SUCCESS, ms(3000), true));

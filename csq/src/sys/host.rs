@@ -580,11 +580,11 @@ pub(crate) fn debug_print(message: &str) {
 // ---------------------------------------------------------------------------------------------
 // Pool.
 
-pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut u8 {
-    ntsim::pool::ExAllocatePool2(ntsim::pool::POOL_FLAG_NON_PAGED, size, tag).cast()
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
+    ntsim::pool::ExAllocatePool2(ntsim::pool::POOL_FLAG_NON_PAGED, size, tag)
 }
 
-pub(crate) unsafe fn pool_free(p: *mut u8, tag: u32) {
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
     // SAFETY: forwarded caller contract.
-    unsafe { ntsim::pool::ExFreePoolWithTag(p.cast(), tag) }
+    unsafe { ntsim::pool::ExFreePoolWithTag(p, tag) }
 }

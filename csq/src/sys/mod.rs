@@ -874,11 +874,11 @@ pub(crate) fn debug_print(message: &str) {
 // Pool.
 
 /// `ExAllocatePool2(POOL_FLAG_NON_PAGED, size, tag)`: `size` zeroed bytes of non-paged pool,
-/// 16-byte aligned, or null when the pool is exhausted.
+/// 16-byte aligned on x64, or NULL when the pool is exhausted.
 ///
 /// IRQL: <= DISPATCH_LEVEL.
 #[inline]
-pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut u8 {
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
     imp::pool_alloc(size, tag)
 }
 
@@ -887,7 +887,7 @@ pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut u8 {
 /// IRQL: <= DISPATCH_LEVEL. # Safety: `p` came from [`pool_alloc`] with `tag` and nothing uses
 /// it any more.
 #[inline]
-pub(crate) unsafe fn pool_free(p: *mut u8, tag: u32) {
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
     // SAFETY: forwarded caller contract.
     unsafe { imp::pool_free(p, tag) }
 }

@@ -43,8 +43,6 @@ const EVENT_MODIFY_STATE: u32 = 0x0002;
 const KERNEL_MODE: i8 = 0;
 const EXECUTIVE: i32 = 0;
 const WAIT_ANY: i32 = 1;
-/// `POOL_FLAG_NON_PAGED` (`POOL_FLAGS` is a ULONG64).
-const POOL_FLAG_NON_PAGED: u64 = 0x40;
 
 /// Converts one of our `extern "system"` callbacks to the `extern "C"` pointer type bindgen
 /// declares. On x86-64 Windows both names denote the same (Microsoft x64) convention.
@@ -680,12 +678,15 @@ pub(crate) fn debug_print(message: &str) {
 // ---------------------------------------------------------------------------------------------
 // Pool.
 
-pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut u8 {
-    // SAFETY: a plain allocation; failure is a null return.
-    unsafe { ntddk::ExAllocatePool2(POOL_FLAG_NON_PAGED, size as wdk_sys::SIZE_T, tag) }.cast()
+/// `POOL_FLAG_NON_PAGED`.
+const POOL_FLAG_NON_PAGED: u64 = 0x40;
+
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
+    // SAFETY: no pointer arguments; NULL on failure.
+    unsafe { ntddk::ExAllocatePool2(POOL_FLAG_NON_PAGED, size as u64, tag) }
 }
 
-pub(crate) unsafe fn pool_free(p: *mut u8, tag: u32) {
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
     // SAFETY: forwarded caller contract.
-    unsafe { ntddk::ExFreePoolWithTag(p.cast(), tag) }
+    unsafe { ntddk::ExFreePoolWithTag(p, tag) }
 }

@@ -41,8 +41,13 @@ pub fn unload_clean(driver: PDRIVER_OBJECT) {
 
 /// An IRP-based registration with a raw DueTime.
 pub fn irp_based(h: Handle, due_time: i64) -> Request {
-    device_io_control(h, IOCTL_REGISTER_EVENT, &register_event(IRP_BASED, 0, due_time), 0)
-        .expect("DeviceIoControl")
+    device_io_control(
+        h,
+        IOCTL_REGISTER_EVENT,
+        &register_event(IRP_BASED, 0, due_time),
+        0,
+    )
+    .expect("DeviceIoControl")
 }
 
 /// An event-based registration of `event` with a raw DueTime.
