@@ -65,3 +65,41 @@ pub fn outcome(r: Request) -> (i32, u64, bool) {
         info.pending,
     )
 }
+
+/// A user thread whose body returns a value.
+pub struct ValueThread<T> {
+    thread: ntsim::iomgr::UserThread,
+    value: std::sync::Arc<std::sync::Mutex<Option<T>>>,
+}
+
+impl<T> ValueThread<T> {
+    /// Waits for the thread and returns its value.
+    pub fn join_value(self) -> T {
+        self.thread.join();
+        self.value
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the thread returned")
+    }
+
+    /// Whether the thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+/// Runs `body` on a new thread of `p`.
+pub fn spawn<T: Send + 'static>(
+    p: ntsim::iomgr::Process,
+    name: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> ValueThread<T> {
+    let value = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = value.clone();
+    let thread = p.spawn_thread(name, move || {
+        let v = body();
+        *slot.lock().unwrap() = Some(v);
+    });
+    ValueThread { thread, value }
+}
