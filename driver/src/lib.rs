@@ -19,6 +19,7 @@ mod events;
 mod files;
 pub mod interface;
 mod registration;
+mod serial;
 mod slots;
 
 // The Windows image's panic handler (platform glue, not driver logic).
@@ -33,6 +34,7 @@ pub use events::EVENT_RECORD_TAG;
 use concurrent::Concurrent;
 use device::EventDevice;
 use interface::FILE_DEVICE_UNKNOWN;
+use serial::Serial;
 
 /// `FILE_DEVICE_SECURE_OPEN`.
 const FILE_DEVICE_SECURE_OPEN: u32 = 0x100;
@@ -50,7 +52,15 @@ const CONCURRENT: DeviceConfig = DeviceConfig {
     buffered_io: true,
 };
 
+/// The model-S device.
+const SERIAL: DeviceConfig = DeviceConfig {
+    name: csq::wstr!("\\Device\\CsqEventSerial"),
+    symbolic_link: Some(csq::wstr!("\\DosDevices\\CsqEventSerial")),
+    ..CONCURRENT
+};
+
 fn init(driver: &DriverObject) -> Result<(), NtStatus> {
+    driver.create_device(&SERIAL, EventDevice::new(Serial::new()))?;
     driver.create_device(&CONCURRENT, EventDevice::new(Concurrent::new()))?;
     Ok(())
 }

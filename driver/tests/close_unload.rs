@@ -79,6 +79,10 @@ fn cleanup_runs_down_a_dispatch_in_progress() {
         // Stop the registering thread inside the dispatch routine, with the handle's remove
         // lock held: in IoCsqInsertIrpEx, before it checks Irp->Cancel.
         let bp = Breakpoint::set(Point::CsqInsertBeforeCancelCheck, Filter::Any);
+        // The parked dispatch holds its CPU at DISPATCH_LEVEL (inside the queue lock), and
+        // threads are placed on CPUs in turn: this one puts the registering thread on the CPU
+        // that the main thread does not use.
+        spawn(p, "spacer", || ()).join_value();
         let registering = spawn(p, "register", move || irp_based(h, due_ms(1000)));
         bp.wait_hit();
         let closing = spawn(p, "close", move || {

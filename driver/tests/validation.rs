@@ -18,7 +18,9 @@ fn assert_sync_error(r: Request, status: NTSTATUS) {
     assert_eq!(info.completed_at, Some(info.issued_at));
 }
 
-fn run_on(device: &'static str) {
+/// `irp_records`: whether IRP-based registrations allocate a record (model C: one timer per
+/// registration; model S: the IRP itself is the queue's carrier, nothing to allocate).
+fn run_on(device: &'static str, irp_records: bool) {
     let out = machine().run(move || {
         let drv = load();
         let p = Process::create("app");
@@ -50,7 +52,14 @@ fn run_on(device: &'static str) {
             // D-10: the record's allocation fails (IRP-based, then event-based).
             ntsim::pool::fail_allocations(1, None);
             let r = irp_based(h, due_ms(1000));
-            assert_sync_error(r, STATUS_INSUFFICIENT_RESOURCES);
+            if irp_records {
+                assert_sync_error(r, STATUS_INSUFFICIENT_RESOURCES);
+            } else {
+                assert_eq!(r.info().returned, Some(STATUS_PENDING));
+                ntsim::pool::fail_allocations(0, None);
+                cancel_io_ex(h, Some(r));
+                assert_eq!(r.info().status, Some(STATUS_CANCELLED));
+            }
             let e = create_event(true, false);
             let obj = event_object(p, e).expect("event");
             ntsim::pool::fail_allocations(1, None);
@@ -72,7 +81,7 @@ fn run_on(device: &'static str) {
 
 #[test]
 fn validation_errors_are_synchronous_on_the_concurrent_device() {
-    run_on(CONCURRENT);
+    run_on(CONCURRENT, true);
 }
 
 /// An open fails cleanly when its per-handle context cannot be allocated.
@@ -94,4 +103,9 @@ fn open_fails_cleanly_without_pool() {
         unload_clean(drv);
     });
     out.expect_clean();
+}
+
+#[test]
+fn validation_errors_are_synchronous_on_the_serial_device() {
+    run_on(SERIAL, false);
 }
