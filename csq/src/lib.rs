@@ -79,7 +79,9 @@
 //! - [`SpinLock`] (guards its data; the guard proves [`DispatchLevel`]), [`Event`],
 //!   [`Semaphore`], [`wait_any`], [`Timer`] (drop cancels and waits for a running DPC),
 //!   [`SystemThread`] (joined before its data goes), [`UserEvent`] (referenced from a handle
-//!   with the requester's access mode), [`RemoveLock`].
+//!   with the requester's access mode), [`RemoveLock`], [`PoolBox`] (a value in its own pool
+//!   block, for records allocated per request), [`PoolArc`] (the same, shared by reference
+//!   count: a record that a list and a running request both hold).
 //! - [`DriverObject::create_device`] with a [`DeviceConfig`] (secure descriptor, symbolic link)
 //!   and a [`DeviceHandler`] extension whose methods are the dispatch routines;
 //!   [`driver_entry!`] for the entry point on both backends; [`wstr!`] for UTF-16 names.
@@ -92,6 +94,8 @@ mod event;
 mod irp;
 mod irql;
 mod policy;
+mod pool;
+mod pool_arc;
 mod queue;
 mod remove_lock;
 mod semaphore;
@@ -111,6 +115,8 @@ pub use irp::{
 };
 pub use irql::{DispatchLevel, current_irql};
 pub use policy::{Bounded, Fifo, Keyed, Position, QueuePolicy};
+pub use pool::PoolBox;
+pub use pool_arc::PoolArc;
 pub use queue::{CancelSafeQueue, Filter, Refused, Ticket};
 pub use remove_lock::{RemoveLock, RemoveLockGuard};
 pub use semaphore::Semaphore;

@@ -674,3 +674,19 @@ pub(crate) fn debug_print(message: &str) {
     // SAFETY: "%.*s" with a length and a pointer to that many bytes.
     unsafe { ntddk::DbgPrint(c"%.*s\n".as_ptr(), message.len() as i32, message.as_ptr()) };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pool.
+
+/// `POOL_FLAG_NON_PAGED`.
+const POOL_FLAG_NON_PAGED: u64 = 0x40;
+
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
+    // SAFETY: no pointer arguments; NULL on failure.
+    unsafe { ntddk::ExAllocatePool2(POOL_FLAG_NON_PAGED, size as u64, tag) }
+}
+
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::ExFreePoolWithTag(p, tag) }
+}
