@@ -113,8 +113,8 @@ pub use irp::{
     ProcessorMode, TransferMethod, ctl_code,
 };
 pub use irql::{DispatchLevel, current_irql};
-pub use pool::PoolBox;
 pub use policy::{Bounded, Fifo, Keyed, Position, QueuePolicy};
+pub use pool::PoolBox;
 pub use queue::{CancelSafeQueue, Filter, Refused, Ticket};
 pub use remove_lock::{RemoveLock, RemoveLockGuard};
 pub use semaphore::Semaphore;

@@ -657,7 +657,11 @@ impl StartIoQueue {
     /// IRQL: <= DISPATCH_LEVEL (normally PASSIVE_LEVEL, in the cleanup dispatch routine). Call
     /// it after the handle's dispatch routines are run down (its remove lock), so that no new
     /// request of `file` arrives meanwhile.
-    pub fn cancel_file(&self, file: crate::irp::FileObject, stop: impl FnOnce(ServiceTag)) -> usize {
+    pub fn cancel_file(
+        &self,
+        file: crate::irp::FileObject,
+        stop: impl FnOnce(ServiceTag),
+    ) -> usize {
         let device = self.device();
         let mut taken = core::mem::MaybeUninit::<sys::ListEntry>::uninit();
         let head = taken.as_mut_ptr();

@@ -20,8 +20,8 @@
 
 use csq::pinned_init::{PinInit, pin_data, pin_init};
 use csq::{
-    DeviceHandler, DispatchLevel, DispatchStatus, FileObject, InService, Irp, NtStatus,
-    ServiceTag, StartIoHandler, StartIoQueue, Timer, TimerCallback, TimerKind, UserEvent,
+    DeviceHandler, DispatchLevel, DispatchStatus, FileObject, InService, Irp, NtStatus, ServiceTag,
+    StartIoHandler, StartIoQueue, Timer, TimerCallback, TimerKind, UserEvent,
 };
 
 use crate::events::EventRegistrations;

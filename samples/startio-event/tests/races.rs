@@ -117,7 +117,10 @@ fn d19_timer_wins_against_cancel() {
             assert_eq!(now(), t0 + SEC);
             p.spawn_thread("canceller", move || {
                 assert_eq!(cancel_io_ex(h, Some(a)), STATUS_SUCCESS);
-                assert!(!a.is_complete(), "the cancel found no routine: the DPC owns A");
+                assert!(
+                    !a.is_complete(),
+                    "the cancel found no routine: the DPC owns A"
+                );
             })
             .join();
             bp.clear();
@@ -278,8 +281,14 @@ fn d34_startio_contexts() {
             let seen = seen.lock().unwrap().clone();
             assert_eq!(seen.len(), 3, "{seen:?}");
             assert!(seen[0].contains("client"), "{seen:?}");
-            assert!(!seen[1].contains("client"), "StartIo(B) in the DPC: {seen:?}");
-            assert!(seen[2].contains("client"), "StartIo(C) in the canceller: {seen:?}");
+            assert!(
+                !seen[1].contains("client"),
+                "StartIo(B) in the DPC: {seen:?}"
+            );
+            assert!(
+                seen[2].contains("client"),
+                "StartIo(C) in the canceller: {seen:?}"
+            );
             unload_clean(drv);
             let _ = iomgr::interrupt_time();
         })

@@ -128,10 +128,7 @@ fn d05_test_app_loops_complete_every_half_second() {
                     assert_eq!(wait_for_single_object(e, None), Ok(STATUS_SUCCESS));
                     iomgr::reset_event(e).expect("reset");
                 }
-                let times: Vec<u64> = event_log(p, e)
-                    .iter()
-                    .map(|s| s.time - t1)
-                    .collect();
+                let times: Vec<u64> = event_log(p, e).iter().map(|s| s.time - t1).collect();
                 assert_eq!(times, (1..=10).map(|k| k * 500 * MS).collect::<Vec<_>>());
                 close_handle(e);
                 close_handle(h);
@@ -171,7 +168,10 @@ fn d06_d07_d08_validation_errors_are_synchronous() {
                 assert_pending_then(register(h, &long), STATUS_SUCCESS, t0);
 
                 let leaks = ntsim::iomgr::driver_leaks(drv_addr as _);
-                assert!(leaks.timers.is_empty() && leaks.pending_irps.is_empty(), "{leaks:?}");
+                assert!(
+                    leaks.timers.is_empty() && leaks.pending_irps.is_empty(),
+                    "{leaks:?}"
+                );
                 close_handle(h);
             });
             unload_clean(drv);

@@ -111,5 +111,7 @@ pub fn assert_sync(r: Request, status: NTSTATUS, t: u64) -> RequestInfo {
 
 /// Runs `body` as a user thread of a new process and waits for it.
 pub fn client(body: impl FnOnce() + Send + 'static) {
-    iomgr::Process::create("client").spawn_thread("client", body).join();
+    iomgr::Process::create("client")
+        .spawn_thread("client", body)
+        .join();
 }
