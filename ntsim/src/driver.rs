@@ -189,7 +189,7 @@ pub fn load_driver(name: &str, entry: PDRIVER_INITIALIZE) -> Result<PDRIVER_OBJE
     }
     // SAFETY: DriverEntry's contract: a fresh driver object and its registry path.
     let status = call_checked(&cx, "DriverEntry", PASSIVE_LEVEL, || unsafe {
-        entry(p, registry.as_ptr())
+        crate::abi::call_driver_entry(entry, p, registry.as_ptr())
     });
     if !crate::ntdef::NT_SUCCESS(status) {
         let mut g = cx.lock();
@@ -262,7 +262,7 @@ pub(crate) fn call_dispatch(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
             // SAFETY: the driver registered `f` as its dispatch routine for this major
             // function; it is called at PASSIVE_LEVEL with its device and the IRP.
             call_checked(cx, "dispatch routine", PASSIVE_LEVEL, || unsafe {
-                f(dev, irp)
+                crate::abi::call_dispatch_fn(f, dev, irp)
             })
         }
         None => {

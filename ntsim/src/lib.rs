@@ -14,6 +14,7 @@
 
 #![allow(non_snake_case, non_upper_case_globals)]
 
+mod abi;
 pub mod breakpoint;
 pub mod cancel;
 pub mod clock;
@@ -25,6 +26,7 @@ pub mod device_queue;
 pub mod dpc;
 pub mod driver;
 pub mod event;
+pub mod image;
 pub mod irp;
 pub mod irql;
 mod machine;

@@ -94,6 +94,7 @@ pub(crate) struct World {
     pub(crate) drivers: crate::driver::DriverTable,
     pub(crate) csq: crate::csq::CsqTable,
     pub(crate) startio: crate::startio::StartIoTable,
+    pub(crate) images: crate::image::ImageTable,
 }
 
 impl World {
@@ -284,6 +285,7 @@ impl Kernel {
             drivers: Default::default(),
             csq: Default::default(),
             startio: Default::default(),
+            images: Default::default(),
         };
         Kernel {
             m: Arc::new(Machine {
