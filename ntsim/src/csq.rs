@@ -1,9 +1,9 @@
-//! Cancel-safe IRP queues: IoCsqInitialize[Ex], IoCsqInsertIrp[Ex], IoCsqRemoveIrp,
+//! Cancel-safe IRP queues: IoCsqInitialize(Ex), IoCsqInsertIrp(Ex), IoCsqRemoveIrp,
 //! IoCsqRemoveNextIrp and the internal CSQ cancel routine, in WRK's order of operations
 //! (spec A.9), with the CSQ verifier rules C13 and C30–C33.
 //!
 //! The queue itself is the driver's: ntsim only calls its six callbacks. What ntsim learns by
-//! watching them is kept in [`CsqTable`]: which IRPs are linked (between the Insert and the
+//! watching them is kept in `CsqTable`: which IRPs are linked (between the Insert and the
 //! Remove callback), what IoCsq stored in each IRP's `DriverContext[3]`, which spin lock the
 //! driver's CsqAcquireLock takes, and which queue locks each thread holds through IoCsq.
 
@@ -649,7 +649,7 @@ pub unsafe fn IoCsqRemoveNextIrp(Csq: PIO_CSQ, PeekContext: PVOID) -> PIRP {
 /// IRQL: <= DISPATCH_LEVEL.
 ///
 /// # Safety
-/// `Csq` must be an initialized queue and `Context` a context passed to IoCsqInsertIrp[Ex] on
+/// `Csq` must be an initialized queue and `Context` a context passed to IoCsqInsertIrp(Ex) on
 /// it, still valid.
 #[allow(non_snake_case)]
 pub unsafe fn IoCsqRemoveIrp(Csq: PIO_CSQ, Context: PIO_CSQ_IRP_CONTEXT) -> PIRP {

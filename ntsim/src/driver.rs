@@ -58,20 +58,23 @@ pub unsafe fn read_unicode(s: PUNICODE_STRING) -> Option<String> {
     if s.is_null() {
         return None;
     }
-    // SAFETY: the caller guarantees a valid UNICODE_STRING; Length is in bytes.
-    let slice = unsafe {
-        let us = &*s;
-        if us.Buffer.is_null() {
-            return Some(String::new());
-        }
-        std::slice::from_raw_parts(us.Buffer, us.Length as usize / 2)
-    };
+    // SAFETY: the caller guarantees a valid UNICODE_STRING.
+    let us = unsafe { &*s };
+    if us.Buffer.is_null() {
+        return Some(String::new());
+    }
+    // SAFETY: a valid UNICODE_STRING's buffer holds Length bytes.
+    let slice = unsafe { std::slice::from_raw_parts(us.Buffer, us.Length as usize / 2) };
     Some(String::from_utf16_lossy(slice))
 }
 
 #[derive(Debug)]
 pub(crate) struct DriverInfo {
     pub(crate) name: String,
+    /// The DRIVER_OBJECT's allocation. An unloaded driver's object is kept (stale pointers to
+    /// it in DPCs or threads would otherwise touch freed memory), so this is only read when
+    /// DriverEntry fails.
+    #[allow(dead_code)]
     pub(crate) storage: Layout,
     pub(crate) unloaded: bool,
 }
@@ -84,6 +87,16 @@ pub(crate) struct DeviceInfo {
     /// IoDeleteDevice was called; the memory goes when the last reference does.
     pub(crate) deleted: bool,
     pub(crate) security: Option<String>,
+}
+
+/// The security descriptor (SDDL) a device was created with by IoCreateDeviceSecure.
+pub fn device_security(dev: PDEVICE_OBJECT) -> Option<String> {
+    let cx = Cx::get();
+    let g = cx.lock();
+    g.drivers
+        .devices
+        .get(&(dev as usize))
+        .and_then(|d| d.security.clone())
 }
 
 /// Loaded drivers, their devices, and the object-manager names that lead to devices.
@@ -134,6 +147,23 @@ impl World {
         // SAFETY: `dev` is a live device object of this table.
         let refs = unsafe { (*(dev as PDEVICE_OBJECT)).ReferenceCount };
         if info.deleted && refs <= 0 {
+            let size = info.storage.size();
+            if let Some(t) = self.timers.inserted_in(dev, size) {
+                self.report(
+                    Rule::FreeActiveTimer,
+                    format!("device object {dev:#x} freed while the timer at {t:#x} in its extension is inserted"),
+                    Vec::new(),
+                );
+                return;
+            }
+            if let Some(d) = self.active_dpc_in(dev, size) {
+                self.report(
+                    Rule::FreeActiveTimer,
+                    format!("device object {dev:#x} freed while the DPC at {d:#x} in its extension is queued or running"),
+                    Vec::new(),
+                );
+                return;
+            }
             let info = self.drivers.devices.remove(&dev).expect("present");
             self.objects.objects.remove(&dev);
             // SAFETY: allocated in IoCreateDevice with this layout; nothing references it.
@@ -165,16 +195,17 @@ pub fn load_driver(name: &str, entry: PDRIVER_INITIALIZE) -> Result<PDRIVER_OBJE
     let registry = Box::leak(OwnedUnicodeString::new(&format!(
         "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\{name}"
     )));
-    // SAFETY: `p` is fresh storage for a DRIVER_OBJECT followed by its extension.
-    unsafe {
-        (*p).Type = IO_TYPE_DRIVER as i16;
-        (*p).Size = size_of::<DRIVER_OBJECT>() as i16;
-        let ext = p.add(1).cast::<DRIVER_EXTENSION>();
-        (*ext).DriverObject = p;
-        (*p).DriverExtension = ext;
-        (*p).DriverName = driver_name.us;
-        (*p).DriverInit = Some(entry);
-    }
+    // SAFETY: the extension follows the DRIVER_OBJECT in the same allocation.
+    let ext = unsafe { p.add(1) }.cast::<DRIVER_EXTENSION>();
+    // SAFETY: fresh zeroed storage for the extension.
+    unsafe { (*ext).DriverObject = p };
+    // SAFETY: `p` is fresh zeroed storage for a DRIVER_OBJECT that nothing else references.
+    let d = unsafe { &mut *p };
+    d.Type = IO_TYPE_DRIVER;
+    d.Size = size_of::<DRIVER_OBJECT>() as i16;
+    d.DriverExtension = ext;
+    d.DriverName = driver_name.us;
+    d.DriverInit = Some(entry);
     {
         let mut g = cx.lock();
         g.register_object(p as usize, ObjectKind::Driver, Some(full_name.clone()));
@@ -188,7 +219,7 @@ pub fn load_driver(name: &str, entry: PDRIVER_INITIALIZE) -> Result<PDRIVER_OBJE
         );
     }
     // SAFETY: DriverEntry's contract: a fresh driver object and its registry path.
-    let status = call_checked(&cx, "DriverEntry", PASSIVE_LEVEL, || unsafe {
+    let status = call_driver_routine(&cx, p as usize, "DriverEntry", PASSIVE_LEVEL, || unsafe {
         crate::abi::call_driver_entry(entry, p, registry.as_ptr())
     });
     if !crate::ntdef::NT_SUCCESS(status) {
@@ -199,7 +230,33 @@ pub fn load_driver(name: &str, entry: PDRIVER_INITIALIZE) -> Result<PDRIVER_OBJE
         unsafe { std::alloc::dealloc(p.cast(), layout) };
         return Err(status);
     }
+    // The I/O manager readies the devices a legacy driver created in DriverEntry
+    // (IopReadyDeviceObjects): opens of a device still initializing fail.
+    // SAFETY: a loaded driver object.
+    let mut dev = unsafe { (*p).DeviceObject };
+    while !dev.is_null() {
+        // SAFETY: the driver's device list holds its live device objects.
+        let d = unsafe { &mut *dev };
+        d.Flags &= !DO_DEVICE_INITIALIZING;
+        dev = d.NextDevice;
+    }
     Ok(p)
+}
+
+/// Calls a routine of `driver` (DriverEntry, a dispatch routine, DriverUnload) on the running
+/// actor: while it runs, what the actor allocates or creates is the driver's (for unload's
+/// checks), and the IRQL/lock/critical-region checks of [`call_checked`] apply.
+pub(crate) fn call_driver_routine<R>(
+    cx: &Cx,
+    driver: usize,
+    what: &str,
+    irql: u8,
+    f: impl FnOnce() -> R,
+) -> R {
+    cx.lock().push_driver(cx.me, driver);
+    let r = call_checked(cx, what, irql, f);
+    cx.lock().pop_driver(cx.me);
+    r
 }
 
 /// Calls a driver routine expected to run at `irql` and checks that it returns at the IRQL it
@@ -241,13 +298,16 @@ pub(crate) fn call_checked<R>(cx: &Cx, what: &str, irql: u8, f: impl FnOnce() ->
 /// Calls the dispatch routine of `dev` for `irp`'s current stack location's major function.
 /// The stack location must already be set up. Returns what the routine returned.
 pub(crate) fn call_dispatch(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    // SAFETY: `dev` is a live device object and `irp` a live IRP routed to it.
-    let (major, routine) = unsafe {
-        let sl = crate::irp::IoGetCurrentIrpStackLocation(irp);
-        let major = (*sl).MajorFunction;
-        let drv = (*dev).DriverObject;
-        (major, (*drv).MajorFunction[major as usize])
-    };
+    // SAFETY: `irp` is a live IRP routed to `dev`, with a current stack location.
+    let sl = unsafe { crate::irp::IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: as above.
+    let major = unsafe { (*sl).MajorFunction };
+    // SAFETY: as above.
+    let location = unsafe { (*irp).CurrentLocation };
+    // SAFETY: `dev` is a live device object of a loaded driver.
+    let drv = unsafe { (*dev).DriverObject };
+    // SAFETY: as above.
+    let routine = unsafe { (*drv).MajorFunction[major as usize] };
     cx.point(Point::DispatchEntry, irp as usize);
     {
         let mut g = cx.lock();
@@ -261,23 +321,60 @@ pub(crate) fn call_dispatch(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
         Some(f) => {
             // SAFETY: the driver registered `f` as its dispatch routine for this major
             // function; it is called at PASSIVE_LEVEL with its device and the IRP.
-            call_checked(cx, "dispatch routine", PASSIVE_LEVEL, || unsafe {
-                crate::abi::call_dispatch_fn(f, dev, irp)
-            })
+            let status = call_driver_routine(
+                cx,
+                drv as usize,
+                "dispatch routine",
+                PASSIVE_LEVEL,
+                || unsafe { crate::abi::call_dispatch_fn(f, dev, irp) },
+            );
+            crate::iomgr::check_dispatch_return(cx, irp, sl, location, status);
+            status
         }
         None => {
             // No routine: the I/O manager's default completes with STATUS_INVALID_DEVICE_REQUEST.
             // SAFETY: the IRP is live and owned here.
-            unsafe {
-                (*irp).IoStatus.u.Status = STATUS_INVALID_DEVICE_REQUEST;
-                (*irp).IoStatus.Information = 0;
-                crate::complete::IofCompleteRequest(irp, 0);
-            }
+            let r = unsafe { &mut *irp };
+            r.IoStatus.u.Status = STATUS_INVALID_DEVICE_REQUEST;
+            r.IoStatus.Information = 0;
+            // SAFETY: as above.
+            unsafe { crate::complete::IofCompleteRequest(irp, 0) };
             STATUS_INVALID_DEVICE_REQUEST
         }
     };
     cx.point(Point::DispatchExit, irp as usize);
     status
+}
+
+/// Sends `irp` to `dev`: moves to the next stack location (which the caller set up), sets its
+/// DeviceObject and calls the driver's dispatch routine for its major function, with the
+/// dispatch return-value checks of rule C7. Returns what the dispatch routine returned.
+///
+/// IRQL: <= DISPATCH_LEVEL (PASSIVE_LEVEL for the I/O manager's requests).
+///
+/// # Safety
+/// `dev` must be a live device object and `irp` a live IRP whose next stack location is set
+/// up for `dev`; the IRP belongs to `dev`'s driver from now on.
+#[allow(non_snake_case)]
+pub unsafe fn IofCallDriver(dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    let cx = Cx::get();
+    // SAFETY: the caller guarantees a next stack location.
+    unsafe { crate::irp::IoSetNextIrpStackLocation(irp) };
+    // SAFETY: the caller guarantees a live IRP.
+    let sl = unsafe { crate::irp::IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: the current stack location is now the one set up for `dev`.
+    unsafe { (*sl).DeviceObject = dev };
+    call_dispatch(&cx, dev, irp)
+}
+
+/// `IoCallDriver`.
+///
+/// # Safety
+/// As [`IofCallDriver`].
+#[allow(non_snake_case)]
+pub unsafe fn IoCallDriver(dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    // SAFETY: forwarded caller contract.
+    unsafe { IofCallDriver(dev, irp) }
 }
 
 /// Creates a device object with a `extension_size`-byte zeroed extension, linked into the
@@ -377,31 +474,32 @@ unsafe fn create_device(
     if dev.is_null() {
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    // SAFETY: `dev` is fresh storage for a device object and its extension; `driver` is a
-    // loaded driver object.
+    // SAFETY: `driver` is a loaded driver object (the caller's contract).
+    let drv = unsafe { &mut *driver };
+    // SAFETY: `dev` is fresh zeroed storage for a device object and its extension.
+    let d = unsafe { &mut *dev };
+    d.Type = IO_TYPE_DEVICE;
+    d.Size = (ext_offset + extension_size as usize) as u16;
+    d.DriverObject = driver;
+    d.NextDevice = drv.DeviceObject;
+    drv.DeviceObject = dev;
+    d.Flags = DO_DEVICE_INITIALIZING;
+    d.Characteristics = characteristics;
+    d.DeviceExtension = if extension_size > 0 {
+        // SAFETY: the extension follows the device object in the same allocation.
+        unsafe { dev.cast::<u8>().add(ext_offset) }.cast()
+    } else {
+        std::ptr::null_mut()
+    };
+    d.DeviceType = device_type;
+    d.StackSize = 1;
+    // SAFETY: the device queue is a field of the fresh device object.
+    unsafe { crate::device_queue::init(&raw mut d.DeviceQueue) };
+    // SAFETY: the device lock is a field of the fresh device object.
     unsafe {
-        (*dev).Type = IO_TYPE_DEVICE as i16;
-        (*dev).Size = (ext_offset + extension_size as usize) as u16;
-        (*dev).DriverObject = driver;
-        (*dev).NextDevice = (*driver).DeviceObject;
-        (*driver).DeviceObject = dev;
-        (*dev).Flags = DO_DEVICE_INITIALIZING;
-        (*dev).Characteristics = characteristics;
-        (*dev).DeviceExtension = if extension_size > 0 {
-            dev.cast::<u8>().add(ext_offset).cast()
-        } else {
-            std::ptr::null_mut()
-        };
-        (*dev).DeviceType = device_type;
-        (*dev).StackSize = 1;
-        crate::device_queue::init(&raw mut (*dev).DeviceQueue);
-        crate::event::init_event_object(
-            (&raw mut (*dev).DeviceLock).cast(),
-            SynchronizationEvent,
-            true,
-        );
-        (*dev).SectorSize = 0;
-    }
+        crate::event::init_event_object((&raw mut d.DeviceLock).cast(), SynchronizationEvent, true)
+    };
+    d.SectorSize = 0;
     g.register_object(dev as usize, ObjectKind::Device, name.clone());
     if let Some(n) = &name {
         g.drivers.names.insert(n.to_ascii_lowercase(), dev as usize);
@@ -446,19 +544,30 @@ pub unsafe fn IoDeleteDevice(dev: PDEVICE_OBJECT) {
     if let Some(n) = info.name.clone() {
         g.drivers.names.remove(&n.to_ascii_lowercase());
     }
-    // SAFETY: `dev` is a live device object of a live driver; unlink it from the driver's list.
-    unsafe {
-        let drv = (*dev).DriverObject;
-        let mut link: *mut PDEVICE_OBJECT = &raw mut (*drv).DeviceObject;
-        while !(*link).is_null() {
-            if *link == dev {
-                *link = (*dev).NextDevice;
-                break;
-            }
-            link = &raw mut (**link).NextDevice;
-        }
-    }
+    unlink_device(dev);
     g.reap_device(dev as usize);
+}
+
+/// Unlinks `dev` from its driver's device list.
+fn unlink_device(dev: PDEVICE_OBJECT) {
+    // SAFETY: `dev` is a live device object of a loaded driver (IoDeleteDevice checked it).
+    let d = unsafe { &*dev };
+    // SAFETY: its driver object is live.
+    let mut link: *mut PDEVICE_OBJECT = unsafe { &raw mut (*d.DriverObject).DeviceObject };
+    loop {
+        // SAFETY: `link` points to the list head or a live device's NextDevice field.
+        let cur = unsafe { *link };
+        if cur.is_null() {
+            return;
+        }
+        if cur == dev {
+            // SAFETY: as above.
+            unsafe { *link = d.NextDevice };
+            return;
+        }
+        // SAFETY: `cur` is a live device of the list.
+        link = unsafe { &raw mut (*cur).NextDevice };
+    }
 }
 
 /// Creates a symbolic link `link` (e.g. `\DosDevices\X`) to the device name `target`.
@@ -516,21 +625,25 @@ pub unsafe fn IoDeleteSymbolicLink(link: PUNICODE_STRING) -> NTSTATUS {
 pub unsafe fn RtlInitUnicodeString(dest: PUNICODE_STRING, src: *const u16) {
     let mut len = 0usize;
     if !src.is_null() {
-        // SAFETY: the caller guarantees NUL termination.
-        while unsafe { src.add(len).read() } != 0 {
+        loop {
+            // SAFETY: the caller guarantees NUL termination: `len` stays within the string.
+            let c = unsafe { src.add(len) };
+            // SAFETY: as above.
+            if unsafe { *c } == 0 {
+                break;
+            }
             len += 1;
         }
     }
     // SAFETY: the caller guarantees `dest` is writable.
-    unsafe {
-        (*dest).Length = (len * 2) as u16;
-        (*dest).MaximumLength = if src.is_null() {
-            0
-        } else {
-            (len * 2 + 2) as u16
-        };
-        (*dest).Buffer = src.cast_mut();
-    }
+    let d = unsafe { &mut *dest };
+    d.Length = (len * 2) as u16;
+    d.MaximumLength = if src.is_null() {
+        0
+    } else {
+        (len * 2 + 2) as u16
+    };
+    d.Buffer = src.cast_mut();
 }
 
 /// The name of every device object of a driver, and whether it's still there (for tests).

@@ -56,6 +56,7 @@ pub unsafe fn KeSetEvent(event: PKEVENT, _increment: KPRIORITY, wait: u8) -> LON
 pub(crate) fn set_event(cx: &Cx, event: usize) -> LONG {
     let mut g = cx.lock();
     let prev = crate::wait::signal_state(event);
+    crate::iomgr::user_event::note_set(&mut g, event, prev);
     crate::wait::set_signal_state(event, 1);
     g.signal_object(event);
     prev

@@ -3,7 +3,7 @@
 //! An IRP is allocated as on Windows: the IRP followed by its stack locations, with
 //! `CurrentLocation = StackCount + 1` and `CurrentStackLocation` one past the last slot until
 //! the first `IoSetNextIrpStackLocation`. What the verifier needs to know about an IRP (whether
-//! it was completed, who may complete it, what happened to it) is in [`IrpTable`], keyed by the
+//! it was completed, who may complete it, what happened to it) is in `IrpTable`, keyed by the
 //! IRP's address, never in the IRP.
 
 use std::alloc::Layout;

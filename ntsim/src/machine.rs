@@ -94,6 +94,7 @@ pub(crate) struct World {
     pub(crate) drivers: crate::driver::DriverTable,
     pub(crate) csq: crate::csq::CsqTable,
     pub(crate) startio: crate::startio::StartIoTable,
+    pub(crate) iomgr: crate::iomgr::IoMgrTable,
     pub(crate) images: crate::image::ImageTable,
 }
 
@@ -285,6 +286,7 @@ impl Kernel {
             drivers: Default::default(),
             csq: Default::default(),
             startio: Default::default(),
+            iomgr: Default::default(),
             images: Default::default(),
         };
         Kernel {

@@ -1,7 +1,7 @@
 //! The object manager: object headers, types, handle tables, references (spec A.14, A.16).
 //!
 //! Objects that ntsim creates (threads, processes, events made by user mode, files, devices)
-//! have a header in [`ObjectTable`]: their type, reference count and name. Handles live in one
+//! have a header in `ObjectTable`: their type, reference count and name. Handles live in one
 //! table per process; kernel handles (System process, `OBJ_KERNEL_HANDLE`) have the top bit set
 //! as on Windows, so a user-mode reference to one fails with STATUS_INVALID_HANDLE.
 

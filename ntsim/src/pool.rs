@@ -53,6 +53,7 @@ impl World {
         // SAFETY: `p` is a fresh allocation of `layout.size()` bytes.
         unsafe { p.write_bytes(if zero { 0 } else { UNINITIALIZED_FILL }, layout.size()) };
         self.pool.live.insert(p as usize, Alloc { size, tag });
+        crate::iomgr::owner::pool_allocated(self, p as usize, size, tag);
         p.cast()
     }
 

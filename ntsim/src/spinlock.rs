@@ -1,7 +1,7 @@
 //! Spin locks in all their variants, and the system cancel spin lock (spec A.1.2, A.1.3).
 //!
 //! The lock word is the caller's real `KSPIN_LOCK` (0 = free); who holds it, at which saved
-//! IRQL, and who spins for it are ntsim's bookkeeping in [`SpinTable`]. Each acquire attempt is
+//! IRQL, and who spins for it are ntsim's bookkeeping in `SpinTable`. Each acquire attempt is
 //! a switch point, so any contender may win a race for a lock. A spinning thread stays at
 //! DISPATCH_LEVEL and keeps its CPU, as on Windows.
 

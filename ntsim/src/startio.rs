@@ -3,7 +3,7 @@
 //!
 //! The device's own `DeviceQueue` and `CurrentIrp` hold the queue, as on Windows. What WRK keeps
 //! in the device object extension (the StartIo attributes and the deferred-StartIo counter) is
-//! ntsim bookkeeping here, in [`StartIoTable`] keyed by device object, together with the
+//! ntsim bookkeeping here, in `StartIoTable` keyed by device object, together with the
 //! verifier's view of StartIo nesting.
 //!
 //! Two deliberate WRK behaviours (spec F-5, F-6):

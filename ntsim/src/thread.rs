@@ -126,6 +126,7 @@ pub(crate) fn spawn_thread_on(
         }),
     );
     let obj = g.create_thread_object(id, process);
+    crate::iomgr::owner::thread_created(g, id, obj);
     (id, obj)
 }
 

@@ -1,7 +1,7 @@
 //! Timers (spec A.12).
 //!
 //! KTIMER's real fields hold what Windows keeps there (signal state, due time, DPC, period);
-//! whether the timer is inserted and which setting is current live in [`TimerTable`]. A timer
+//! whether the timer is inserted and which setting is current live in `TimerTable`. A timer
 //! expires on the CPU that set it: the clock hands it to that CPU's interrupt actor, which marks
 //! it signalled, releases its waiters and calls its DPC routine *directly* (not through the DPC
 //! queue, so KeRemoveQueueDpc cannot stop it) — except when KeSetTimer finds the due time

@@ -1,12 +1,12 @@
 //! The verifier: the rules of spec C, and the reports a run produces.
 //!
 //! Each check sits where the kernel routine that can detect it runs (IoCompleteRequest checks
-//! C1–C5, KeReleaseSpinLock checks C17, …) and calls [`World::report`]. A fatal report is what
-//! would bugcheck Windows: the machine halts, every actor stays parked, and [`Kernel::run`]
+//! C1–C5, KeReleaseSpinLock checks C17, …) and calls `World::report`. A fatal report is what
+//! would bugcheck Windows: the machine halts, every actor stays parked, and `Kernel::run`
 //! returns it as the run's stop. Other reports are recorded and the run goes on.
 //!
-//! [`World::report`]: crate::machine::World::report
-//! [`Kernel::run`]: crate::Kernel::run
+//! `World::report`: crate::machine::World::report
+//! `Kernel::run`: crate::Kernel::run
 
 use std::fmt;
 
@@ -52,11 +52,11 @@ macro_rules! rules {
 }
 
 rules! {
-    /// IoCompleteRequest on an IRP that was already completed [0x44].
+    /// IoCompleteRequest on an IRP that was already completed (0x44).
     MultipleCompletion = "C1", Fatal, "IRP completed twice (MULTIPLE_IRP_COMPLETE_REQUESTS)";
-    /// IoCompleteRequest with a cancel routine still set [0xC9/0x07].
+    /// IoCompleteRequest with a cancel routine still set (0xC9/0x07).
     CompleteWithCancelRoutine = "C2", Fatal, "IRP completed with its cancel routine still set";
-    /// IoCompleteRequest with STATUS_PENDING or 0xFFFFFFFF [0xC9/0x06].
+    /// IoCompleteRequest with STATUS_PENDING or 0xFFFFFFFF (0xC9/0x06).
     CompletePendingStatus = "C3", Fatal, "IRP completed with STATUS_PENDING or an invalid status";
     /// IoCompleteRequest above DISPATCH_LEVEL (fatal) or while holding a spin lock.
     CompleteIrql = "C4", Fatal, "IRP completed above DISPATCH_LEVEL or while holding a spin lock";
@@ -76,8 +76,8 @@ rules! {
     CancelLockOrder = "C11", Violation, "driver lock acquired while holding the cancel spin lock";
     /// A cancel routine set without checking Irp->Cancel.
     CancelFlagUnchecked = "C12", Violation, "cancel routine set without checking Irp->Cancel";
-    /// DriverContext[3] written while the IRP is in a cancel-safe queue.
-    CsqDriverContext = "C13", Violation, "DriverContext[3] written while the IRP is in a cancel-safe queue";
+    /// `DriverContext[3]` written while the IRP is in a cancel-safe queue.
+    CsqDriverContext = "C13", Violation, "`DriverContext[3]` written while the IRP is in a cancel-safe queue";
     /// IRPs still pending at unload or after close.
     IrpLeak = "C14", Violation, "IRP still pending or owned by the driver when it must be gone";
     /// An IRP not completed within the bound after IoCancelIrp.
@@ -98,9 +98,9 @@ rules! {
     CriticalRegion = "C22", Fatal, "KeEnterCriticalRegion/KeLeaveCriticalRegion unbalanced";
     /// PsTerminateSystemThread from a non-system thread.
     TerminateNonSystem = "C23", Warning, "PsTerminateSystemThread called by a non-system thread";
-    /// Memory with an inserted timer or queued/running DPC freed [0xC7].
+    /// Memory with an inserted timer or queued/running DPC freed (0xC7).
     FreeActiveTimer = "C24", Fatal, "memory freed with an active timer or DPC in it (TIMER_OR_DPC_INVALID)";
-    /// Unload with pending operations [0xCE].
+    /// Unload with pending operations (0xCE).
     UnloadPending = "C25", Fatal, "driver unloaded without cancelling pending operations";
     /// The same KDPC used by KeSetTimer and KeInsertQueueDpc.
     DpcTimerAndQueue = "C26", Warning, "a KDPC passed both to KeSetTimer and to KeInsertQueueDpc";
@@ -136,6 +136,10 @@ rules! {
     BugCheck = "BUGCHECK", Fatal, "KeBugCheckEx was called";
     /// The end of a run (not an error; parks what is left).
     EndOfRun = "END", Warning, "the run ended";
+    /// A framework's IRP ownership value dropped without completing or handing off the IRP.
+    IrpDropped = "F1", Violation, "IRP ownership dropped without completing or handing off the IRP";
+    /// A framework's cancel-safe-queue context ticket dropped without giving it back.
+    TicketDropped = "F2", Violation, "tracked-IRP ticket dropped without giving it back to its queue";
 }
 
 /// One finding of the verifier.

@@ -71,9 +71,15 @@ fn set_cancel_routine_returns_the_previous_routine() {
         let irp = Irp::routed(1);
         assert!(irp.set_cancel_routine(Some(cancel_and_keep)).is_none());
         let prev = irp.set_cancel_routine(Some(cancel_and_complete));
-        assert_eq!(prev.map(|f| f as usize), Some(cancel_and_keep as usize));
+        assert_eq!(
+            prev.map(|f| f as usize),
+            Some(cancel_and_keep as *const () as usize)
+        );
         let prev = irp.set_cancel_routine(None);
-        assert_eq!(prev.map(|f| f as usize), Some(cancel_and_complete as usize));
+        assert_eq!(
+            prev.map(|f| f as usize),
+            Some(cancel_and_complete as *const () as usize)
+        );
         assert!(irp.set_cancel_routine(None).is_none());
         irp.free();
     });

@@ -26,7 +26,7 @@ fn kmtest_allocated_irp_fields() {
         for stack in [1i8, 2, 5] {
             let irp = Irp::raw(stack);
             let f = irp.get();
-            assert_eq!(f.Type, IO_TYPE_IRP as i16);
+            assert_eq!(f.Type, IO_TYPE_IRP);
             assert_eq!(
                 f.Size as usize,
                 size_of::<IRP>() + stack as usize * size_of::<IO_STACK_LOCATION>()

@@ -246,6 +246,25 @@ exports! {
         [Nt] IoCompleteRequest(Irp: PIRP, PriorityBoost: CCHAR)
             => crate::complete::IoCompleteRequest;
         [Nt] IoCancelIrp(Irp: PIRP) -> BOOLEAN => crate::cancel::IoCancelIrp;
+        [Nt] IofCallDriver(DeviceObject: PDEVICE_OBJECT, Irp: PIRP) -> NTSTATUS
+            => crate::driver::IofCallDriver;
+        [Nt] IoCallDriver(DeviceObject: PDEVICE_OBJECT, Irp: PIRP) -> NTSTATUS
+            => crate::driver::IoCallDriver;
+
+        // Remove locks (the macros IoAcquireRemoveLock & co. call the Ex routines).
+        [Nt] IoInitializeRemoveLockEx(
+            Lock: *mut IO_REMOVE_LOCK, AllocateTag: ULONG, MaxLockedMinutes: ULONG,
+            HighWatermark: ULONG, RemlockSize: ULONG,
+        ) => crate::remove_lock::IoInitializeRemoveLockEx;
+        [Nt] IoAcquireRemoveLockEx(
+            RemoveLock: *mut IO_REMOVE_LOCK, Tag: PVOID, File: *const i8, Line: ULONG,
+            RemlockSize: ULONG,
+        ) -> NTSTATUS => crate::remove_lock::IoAcquireRemoveLockEx;
+        [Nt] IoReleaseRemoveLockEx(RemoveLock: *mut IO_REMOVE_LOCK, Tag: PVOID, RemlockSize: ULONG)
+            => crate::remove_lock::IoReleaseRemoveLockEx;
+        [Nt] IoReleaseRemoveLockAndWaitEx(
+            RemoveLock: *mut IO_REMOVE_LOCK, Tag: PVOID, RemlockSize: ULONG,
+        ) => crate::remove_lock::IoReleaseRemoveLockAndWaitEx;
 
         // Cancel-safe queues.
         [Nt] IoCsqInitialize(
@@ -300,17 +319,17 @@ exports! {
             DeviceObject: PDEVICE_OBJECT, DeferredStartIo: BOOLEAN, NonCancelable: BOOLEAN,
         ) => crate::startio::IoSetStartIoAttributes;
 
-        // Pool (charged to the calling image for the leak check at unload).
+        // Pool (charged to the driver whose code runs, for the leak report at unload).
         [Nt] ExAllocatePool2(Flags: u64, NumberOfBytes: usize, Tag: ULONG) -> PVOID
-            => crate::image::pool::ExAllocatePool2;
+            => crate::pool::ExAllocatePool2;
         [Nt] ExAllocatePoolWithTag(PoolType: u32, NumberOfBytes: usize, Tag: ULONG) -> PVOID
-            => crate::image::pool::ExAllocatePoolWithTag;
+            => crate::pool::ExAllocatePoolWithTag;
         [Nt] ExAllocatePoolWithQuotaTag(PoolType: u32, NumberOfBytes: usize, Tag: ULONG) -> PVOID
             => crate::image::pool::ExAllocatePoolWithQuotaTag;
         [Nt] ExAllocatePool(PoolType: u32, NumberOfBytes: usize) -> PVOID
             => crate::image::pool::ExAllocatePool;
-        [Nt] ExFreePoolWithTag(P: PVOID, Tag: ULONG) => crate::image::pool::ExFreePoolWithTag;
-        [Nt] ExFreePool(P: PVOID) => crate::image::pool::ExFreePool;
+        [Nt] ExFreePoolWithTag(P: PVOID, Tag: ULONG) => crate::pool::ExFreePoolWithTag;
+        [Nt] ExFreePool(P: PVOID) => crate::pool::ExFreePool;
 
         // Debugging.
         [Nt] DbgBreakPoint() => crate::image::dbgprint::DbgBreakPoint;

@@ -11,8 +11,10 @@
 //! kernel (dispatch, StartIo, cancel, DPC, CSQ callbacks, completion, thread start, unload) is
 //! called with the `win64` convention by [`crate::abi`], which recognizes image addresses
 //! through the process-wide registry of mapped images. The driver's `DbgPrint` output is its
-//! [`LoadedImage::debug_log`]; a `KeBugCheckEx` is a fatal stop ([`crate::Rule::BugCheck`]);
-//! [`unload_image_driver`] calls DriverUnload and reports the pool blocks it left behind.
+//! [`LoadedImage::debug_log`]; a `KeBugCheckEx` is a fatal stop ([`crate::Rule::BugCheck`]).
+//! Everything else is the I/O manager's, exactly as for a host-built driver: open its devices
+//! and send requests with [`crate::iomgr`], unload it with [`crate::iomgr::unload_driver`] (its
+//! leak report covers the image's pool blocks: they are charged to the driver whose code runs).
 //!
 //! Hosts: mapping and running images needs an x86_64 Unix host; elsewhere loading fails with
 //! [`LoadError::UnsupportedHost`] (after the parse and import checks, which run everywhere).
@@ -43,10 +45,7 @@ pub use exports::exported_names;
 pub use pe::{Import, ImportName, PeFile};
 
 use crate::machine::Cx;
-use crate::ntdef::{
-    NTSTATUS, PASSIVE_LEVEL, PDRIVER_INITIALIZE, PDRIVER_OBJECT, PUNICODE_STRING, PVOID,
-};
-use crate::verifier::Rule;
+use crate::ntdef::{NTSTATUS, PDRIVER_INITIALIZE, PDRIVER_OBJECT, PUNICODE_STRING, PVOID};
 use registry::ImageShared;
 
 /// `STATUS_IMAGE_ALREADY_LOADED`: [`load_image_driver`] on an image that already has a driver.
@@ -188,7 +187,6 @@ fn map_and_register(
         entry: base + pe.entry_point as usize,
         imports: pe.imports,
         log: Mutex::new(Vec::new()),
-        pool: Mutex::new(Default::default()),
         breakpoints: Mutex::new(0),
         driver: Mutex::new(None),
         mapping: Some(mapping),
@@ -272,117 +270,4 @@ pub fn driver_image(driver: PDRIVER_OBJECT) -> Option<LoadedImage> {
     let cx = Cx::get();
     let g = cx.lock();
     g.images.drivers.get(&(driver as usize)).cloned()
-}
-
-/// A pool block a driver image allocated and had not freed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PoolBlock {
-    /// Its address.
-    pub address: usize,
-    /// Its size in bytes.
-    pub size: usize,
-    /// Its pool tag.
-    pub tag: u32,
-}
-
-/// The pool blocks `image`'s code allocated that are still allocated. Call from an emulated
-/// thread.
-pub fn image_pool_blocks(image: &LoadedImage) -> Vec<PoolBlock> {
-    let cx = Cx::get();
-    let g = cx.lock();
-    let charged = image
-        .shared
-        .pool
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    charged
-        .into_iter()
-        .filter_map(|address| {
-            g.pool.live.get(&address).map(|a| PoolBlock {
-                address,
-                size: a.size,
-                tag: a.tag,
-            })
-        })
-        .collect()
-}
-
-fn tag_text(tag: u32) -> String {
-    tag.to_le_bytes()
-        .iter()
-        .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
-        .collect()
-}
-
-/// Unloads a driver loaded by [`load_image_driver`]: calls its DriverUnload (if it set one) at
-/// PASSIVE_LEVEL through the `win64` convention, then reports [`Rule::Leak`] for every pool
-/// block the image's code allocated and did not free and every device object it did not
-/// delete. Call from an emulated thread. Returns the leaked blocks.
-///
-/// # Safety
-/// `driver` must be a driver object returned by [`load_image_driver`], not unloaded before,
-/// with no request in progress.
-pub unsafe fn unload_image_driver(driver: PDRIVER_OBJECT) -> Vec<PoolBlock> {
-    let cx = Cx::get();
-    let Some(image) = cx.lock().images.drivers.get(&(driver as usize)).cloned() else {
-        return Vec::new();
-    };
-    // SAFETY: the caller guarantees a loaded driver object.
-    let unload = unsafe { (*driver).DriverUnload };
-    if let Some(f) = unload {
-        // SAFETY: the driver registered `f` as its unload routine; it is called once, at
-        // PASSIVE_LEVEL, with its driver object.
-        crate::driver::call_checked(&cx, "DriverUnload", PASSIVE_LEVEL, || unsafe {
-            crate::abi::call_unload_fn(f, driver)
-        });
-    }
-    let leaks = image_pool_blocks(&image);
-    let mut g = cx.lock();
-    if let Some(d) = g.drivers.drivers.get_mut(&(driver as usize)) {
-        d.unloaded = true;
-    }
-    let who = g.who(cx.me);
-    if !leaks.is_empty() {
-        let list: Vec<String> = leaks
-            .iter()
-            .map(|b| {
-                format!(
-                    "{:#x} ({} bytes, tag '{}')",
-                    b.address,
-                    b.size,
-                    tag_text(b.tag)
-                )
-            })
-            .collect();
-        g.report(
-            Rule::Leak,
-            format!(
-                "driver image {} left {} pool block(s) allocated at unload: {}",
-                image.name(),
-                leaks.len(),
-                list.join(", ")
-            ),
-            vec![who.clone()],
-        );
-    }
-    let devices: Vec<String> = g
-        .drivers
-        .devices
-        .iter()
-        .filter(|(_, d)| d.driver == driver as usize && !d.deleted)
-        .map(|(a, d)| d.name.clone().unwrap_or_else(|| format!("{a:#x}")))
-        .collect();
-    if !devices.is_empty() {
-        g.report(
-            Rule::Leak,
-            format!(
-                "driver image {} did not delete its device object(s) at unload: {}",
-                image.name(),
-                devices.join(", ")
-            ),
-            vec![who],
-        );
-    }
-    leaks
 }

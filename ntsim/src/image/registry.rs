@@ -3,12 +3,11 @@
 //!
 //! [`crate::abi`] asks [`image_at`] whether a routine pointer lies inside an image (then it is
 //! called with the `win64` convention) and marks the call with [`enter`]; the export thunks ask
-//! [`current`] which image called them, so that `DbgPrint` output and pool blocks are charged
-//! to the right driver. The table is process-wide (an image is mapped once, at one address), not
+//! [`current`] which image called them, so that `DbgPrint` output goes to the right
+//! driver's log. The table is process-wide (an image is mapped once, at one address), not
 //! per machine.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
@@ -25,9 +24,6 @@ pub(crate) struct ImageShared {
     pub(crate) imports: Vec<Import>,
     /// `DbgPrint`/`DbgPrintEx` output, one entry per call.
     pub(crate) log: Mutex<Vec<String>>,
-    /// Pool blocks allocated by this image's code (freed ones are pruned against the pool
-    /// table when leaks are counted).
-    pub(crate) pool: Mutex<BTreeSet<usize>>,
     /// How many times its code called DbgBreakPoint.
     pub(crate) breakpoints: Mutex<u64>,
     /// Whether a driver was loaded from it (an image's globals serve one driver).

@@ -1,6 +1,6 @@
 //! The scheduler: one baton, many actors.
 //!
-//! Every emulated thread and every CPU's interrupt context is an OS thread (an [`Actor`]), but
+//! Every emulated thread and every CPU's interrupt context is an OS thread (an `Actor`), but
 //! only the holder of the baton runs. The holder gives the baton away at *switch points*: every
 //! kernel routine that could interleave with another CPU on Windows (spin-lock acquire attempts,
 //! cancel-routine exchanges, lowering IRQL, waits, DPC queueing, …). Which actor gets it is the
