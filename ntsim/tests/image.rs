@@ -504,3 +504,158 @@ mod run {
         assert_eq!(out.expect_clean(), Err(STATUS_INSUFFICIENT_RESOURCES));
     }
 }
+
+// ---- the cross-built images (NTSIM_TEST_IMAGES) ----------------------------------------------
+
+#[cfg(all(target_arch = "x86_64", unix))]
+mod cross_built {
+    use std::path::PathBuf;
+
+    use ntsim::image::{self, LoadedImage};
+    use ntsim::iomgr::*;
+    use ntsim::ntdef::*;
+    use ntsim::{Config, Kernel, Rule};
+
+    // The probe's IOCTLs (samples/ntsim-probe/src/lib.rs).
+    const IOCTL_PING: u32 = 0x8000_2000;
+    const IOCTL_TIMER: u32 = 0x8000_2004;
+    const IOCTL_BUGCHECK: u32 = 0x8000_2008;
+    const IOCTL_BREAK: u32 = 0x8000_200C;
+    const PROBE: &str = "\\\\.\\NtsimProbe";
+
+    /// `$NTSIM_TEST_IMAGES/<file>` (a relative directory is taken from the workspace root), or
+    /// `None` with a notice when the variable is unset. A missing file with the variable set
+    /// fails: CI sets it right after building the images.
+    fn image(file: &str) -> Option<LoadedImage> {
+        let Some(dir) = std::env::var_os("NTSIM_TEST_IMAGES") else {
+            eprintln!(
+                "skipped: NTSIM_TEST_IMAGES is not set (run scripts/windows-build.sh, then set it to target/windows/out)"
+            );
+            return None;
+        };
+        let mut path = PathBuf::from(dir);
+        if path.is_relative() {
+            path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(path);
+        }
+        let path = path.join(file);
+        let img = image::load_image(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let imports: Vec<String> = img.imports().iter().map(|i| i.display_name()).collect();
+        eprintln!("{file}: imports {}", imports.join(", "));
+        Some(img)
+    }
+
+    fn probe_log_of_driver_entry() -> Vec<String> {
+        vec![
+            "probe: DriverEntry \\Registry\\Machine\\System\\CurrentControlSet\\Services\\NtsimProbe\n".into(),
+            "probe: str -5 7 beef BEEF k\n".into(),
+            "probe: -6 8 abc 1122334455667788 ffff00000000 0000001f|3   |\n".into(),
+            "probe: wide WIDE 0000000000001234 %\n".into(),
+            "probe: DbgPrintEx 77\n".into(),
+            format!("probe: pool {}\n", 0x5A * 128),
+            "probe: event 1\n".into(),
+            "probe: ready\n".into(),
+        ]
+    }
+
+    /// The probe image end to end: DriverEntry (DbgPrint formats, pool, event, device and
+    /// link), its dispatch routines through the I/O manager, a timer whose DPC signals the
+    /// waiting dispatch routine, DbgBreakPoint, and DriverUnload with nothing left behind.
+    #[test]
+    fn probe_image_runs_driver_entry_dispatch_timer_dpc_and_unload() {
+        let Some(img) = image("ntsim_probe.sys") else {
+            return;
+        };
+        let i = img.clone();
+        let out = Kernel::new(Config::default()).run(move || {
+            let drv = image::load_image_driver(&i, "NtsimProbe").expect("DriverEntry");
+            let p = Process::create("probe-client");
+            p.spawn_thread("client", || {
+                let h = create_file(PROBE, OpenMode::Synchronous).expect("open");
+                let r = device_io_control(h, IOCTL_PING, &[], 4)
+                    .expect("ping")
+                    .wait();
+                assert_eq!(
+                    (r.status, r.output.as_slice()),
+                    (STATUS_SUCCESS, &b"pong"[..])
+                );
+                let before = interrupt_time();
+                let r = device_io_control(h, IOCTL_TIMER, &[], 0)
+                    .expect("timer")
+                    .wait();
+                assert_eq!(r.status, STATUS_SUCCESS);
+                assert!(
+                    interrupt_time() - before >= 100_000,
+                    "the 10 ms timer expired first"
+                );
+                let r = device_io_control(h, IOCTL_BREAK, &[], 0)
+                    .expect("break")
+                    .wait();
+                assert_eq!(r.status, STATUS_SUCCESS);
+                let r = device_io_control(h, 0x8000_2FFC, &[], 0)
+                    .expect("unknown")
+                    .wait();
+                assert_eq!(r.status, STATUS_INVALID_DEVICE_REQUEST);
+                assert_eq!(close_handle(h), STATUS_SUCCESS);
+            })
+            .join();
+            unload_driver(drv).expect("unload")
+        });
+        let outcome = out.expect_clean();
+        assert_eq!(outcome, UnloadOutcome::Unloaded(LeakReport::default()));
+        let mut expected = probe_log_of_driver_entry();
+        expected.extend(["probe: dpc\n".into(), "probe: timer done\n".into()]);
+        expected.push("probe: unload\n".into());
+        assert_eq!(img.debug_log(), expected);
+        assert_eq!(img.breakpoints(), 1);
+    }
+
+    /// The probe's bugcheck IOCTL stops the machine with a BUGCHECK report naming the code and
+    /// parameters; the run still returns its reports (the client never gets an answer).
+    #[test]
+    fn probe_image_that_bugchecks_is_reported_with_its_code() {
+        let Some(img) = image("ntsim_probe.sys") else {
+            return;
+        };
+        let out = Kernel::new(Config::default()).run(move || {
+            image::load_image_driver(&img, "NtsimProbe").expect("DriverEntry");
+            let p = Process::create("probe-client");
+            p.spawn_thread("client", || {
+                let h = create_file(PROBE, OpenMode::Synchronous).expect("open");
+                let _ = device_io_control(h, IOCTL_BUGCHECK, &[], 0);
+                unreachable!("the machine stopped");
+            })
+            .join();
+        });
+        assert!(out.value.is_none());
+        assert_eq!(out.reports_of(Rule::BugCheck).len(), 1);
+        let stop = out.stop.expect("bugchecked");
+        assert_eq!(stop.rule, Rule::BugCheck);
+        assert_eq!(
+            stop.message,
+            "KeBugCheckEx(0x000000E2, 0xdead, 0x1, 0x2, 0x3)"
+        );
+        assert!(
+            stop.parties
+                .iter()
+                .any(|p| p == "driver image ntsim_probe.sys")
+        );
+    }
+
+    /// The two product images load and their DriverEntry succeeds.
+    #[test]
+    fn cross_built_driver_images_load_and_enter() {
+        for (file, service) in [
+            ("csq_event.sys", "CsqEvent"),
+            ("startio_event.sys", "StartIoEvent"),
+        ] {
+            let Some(img) = image(file) else {
+                return;
+            };
+            let out = Kernel::new(Config::default())
+                .run(move || image::load_image_driver(&img, service).map(|d| d as usize));
+            assert!(out.expect_clean().is_ok(), "{file}: DriverEntry failed");
+        }
+    }
+}
