@@ -52,7 +52,7 @@ pub unsafe fn memcmp(a: *const u8, b: *const u8, count: usize) -> i32 {
 pub unsafe fn strlen(s: *const u8) -> usize {
     let mut n = 0;
     // SAFETY: the caller guarantees a terminator, so every byte up to it is readable.
-    while unsafe { s.add(n).read() } != 0 {
+    while unsafe { s.wrapping_add(n).read() } != 0 {
         n += 1;
     }
     n
@@ -65,7 +65,7 @@ pub unsafe fn strlen(s: *const u8) -> usize {
 pub unsafe fn wcslen(s: *const u16) -> usize {
     let mut n = 0;
     // SAFETY: the caller guarantees a terminator.
-    while unsafe { s.add(n).read() } != 0 {
+    while unsafe { s.wrapping_add(n).read() } != 0 {
         n += 1;
     }
     n

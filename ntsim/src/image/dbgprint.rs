@@ -350,7 +350,7 @@ unsafe fn narrow(p: *const u8, max: Option<usize>) -> Vec<u8> {
     let mut v = Vec::new();
     while v.len() < limit {
         // SAFETY: the caller guarantees the bytes up to the terminator (or the limit).
-        let b = unsafe { p.add(v.len()).read() };
+        let b = unsafe { p.wrapping_add(v.len()).read() };
         if b == 0 {
             break;
         }
@@ -368,7 +368,7 @@ unsafe fn wide_units(p: *const u16, max: Option<usize>) -> Vec<u16> {
     let mut v = Vec::new();
     while v.len() < limit {
         // SAFETY: the caller guarantees the units up to the terminator (or the limit).
-        let u = unsafe { p.add(v.len()).read_unaligned() };
+        let u = unsafe { p.wrapping_add(v.len()).read_unaligned() };
         if u == 0 {
             break;
         }

@@ -9,7 +9,7 @@
 //! Inside a machine, [`load_image_driver`] loads the image as a driver: ntsim's
 //! `load_driver` calls its DriverEntry, and from then on every routine the image hands to the
 //! kernel (dispatch, StartIo, cancel, DPC, CSQ callbacks, completion, thread start, unload) is
-//! called with the `win64` convention by [`crate::abi`], which recognizes image addresses
+//! called with the `win64` convention by `crate::abi`, which recognizes image addresses
 //! through the process-wide registry of mapped images. The driver's `DbgPrint` output is its
 //! [`LoadedImage::debug_log`]; a `KeBugCheckEx` is a fatal stop ([`crate::Rule::BugCheck`]).
 //! Everything else is the I/O manager's, exactly as for a host-built driver: open its devices
@@ -240,10 +240,9 @@ pub fn load_image_driver(image: &LoadedImage, name: &str) -> Result<PDRIVER_OBJE
     let driver = crate::driver::load_driver(name, entry)?;
     // SAFETY: a driver object load_driver just created; DriverStart/DriverSize describe the
     // image as the I/O manager's loader fills them.
-    unsafe {
-        (*driver).DriverStart = image.base() as PVOID;
-        (*driver).DriverSize = image.size() as u32;
-    }
+    let d = unsafe { &mut *driver };
+    d.DriverStart = image.base() as PVOID;
+    d.DriverSize = image.size() as u32;
     *image
         .shared
         .driver
@@ -256,7 +255,7 @@ pub fn load_image_driver(image: &LoadedImage, name: &str) -> Result<PDRIVER_OBJE
     Ok(driver)
 }
 
-/// The image's entry point as the DriverEntry type that [`crate::abi`] recognizes.
+/// The image's entry point as the DriverEntry type that `crate::abi` recognizes.
 fn driver_entry_of(image: &LoadedImage) -> PDRIVER_INITIALIZE {
     type Entry = unsafe extern "system" fn(PDRIVER_OBJECT, PUNICODE_STRING) -> NTSTATUS;
     // SAFETY: the address is the image's entry point, a DriverEntry with this signature in the

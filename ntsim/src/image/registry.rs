@@ -1,7 +1,7 @@
 //! The address ranges of the images mapped in this process, and which image's code the running
 //! OS thread is executing.
 //!
-//! [`crate::abi`] asks [`image_at`] whether a routine pointer lies inside an image (then it is
+//! `crate::abi` asks [`image_at`] whether a routine pointer lies inside an image (then it is
 //! called with the `win64` convention) and marks the call with [`enter`]; the export thunks ask
 //! [`current`] which image called them, so that `DbgPrint` output goes to the right
 //! driver's log. The table is process-wide (an image is mapped once, at one address), not

@@ -23,6 +23,9 @@ pub enum Imp {
     Ordinal(u16),
 }
 
+/// Imports grouped by DLL: (DLL, [(index, import)], offset of its table).
+type Groups = Vec<(String, Vec<(usize, Imp)>, u32)>;
+
 /// What the test image holds.
 #[derive(Clone, Debug)]
 pub struct Pe {
@@ -74,7 +77,7 @@ impl Pe {
 
     /// (ILT/IAT index, hint/name RVA) of every import, grouped by DLL; and the RVA of each
     /// DLL's table.
-    fn layout(&self) -> (Vec<(String, Vec<(usize, Imp)>, u32)>, u32, u32, u32) {
+    fn layout(&self) -> (Groups, u32, u32, u32) {
         let ilt = IMPORTS + 0x100;
         let iat = IMPORTS + 0x200;
         let names = IMPORTS + 0x300;
