@@ -122,7 +122,8 @@ impl fmt::Display for Device {
 pub enum BackendError {
     /// `--device` named no known device.
     UnknownDevice(String),
-    /// The device is known but its backend is not in this build.
+    /// The device is known but its backend is not in this build (a simulated device in the
+    /// Windows build).
     NotBuilt {
         /// The device's name.
         device: String,
@@ -150,7 +151,11 @@ impl fmt::Display for BackendError {
                  Windows device path such as \\\\.\\StartIoEvent)"
             ),
             BackendError::NotBuilt { device } => {
-                write!(f, "{device}: device backends are not built yet")
+                write!(
+                    f,
+                    "{device}: not in this build (eventctl.exe talks to installed drivers: give a \
+                     device path such as \\\\.\\StartIoEvent)"
+                )
             }
             BackendError::NeedsWindows { device } => {
                 write!(

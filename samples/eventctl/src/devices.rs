@@ -51,7 +51,7 @@ mod simulated {
             Device::CsqConcurrent => ("CsqEvent", CSQ_ENTRY, CSQ_CONCURRENT_PATH),
             Device::Path(_) => return None,
         };
-        entry.is_some().then_some(DriverImage {
+        Some(DriverImage {
             service,
             entry,
             device_path,
@@ -60,10 +60,10 @@ mod simulated {
 
     type Entry = ntsim::ntdef::PDRIVER_INITIALIZE;
 
-    // TODO(issue 4): `startio_event::driver_entry` and `csq_event::driver_entry` once the drivers
-    // export them.
-    const STARTIO_ENTRY: Entry = None;
-    const CSQ_ENTRY: Entry = None;
+    /// samples/startio-event: one device, `\\.\StartIoEvent`.
+    const STARTIO_ENTRY: Entry = Some(startio_event::driver_entry);
+    /// driver/: two devices, `\\.\CsqEventSerial` (model S) and `\\.\CsqEvent` (model C).
+    const CSQ_ENTRY: Entry = Some(csq_event::driver_entry);
 }
 
 #[cfg(test)]
@@ -71,13 +71,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_device_reports_that_backends_are_not_built_yet() {
+    fn every_simulated_device_has_a_backend_named_after_it() {
         for name in ["startio", "csq-serial", "csq-concurrent"] {
-            let error = backend_for(name).err().unwrap();
-            assert_eq!(
-                error.to_string(),
-                format!("{name}: device backends are not built yet")
-            );
+            let backend = backend_for(name).expect("a backend");
+            assert_eq!(backend.name(), name);
         }
     }
 
