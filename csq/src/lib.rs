@@ -103,6 +103,7 @@ mod thread;
 mod timer;
 mod user_event;
 mod wait;
+mod worker;
 
 pub use device::{Device, DeviceConfig, DeviceHandler, DriverObject};
 pub use event::{Event, EventKind};
@@ -122,6 +123,7 @@ pub use thread::{SystemThread, ThreadMain};
 pub use timer::{HasTimer, Timer, TimerCallback, TimerKind};
 pub use user_event::UserEvent;
 pub use wait::{Interval, WaitResult, Waitable, sleep, wait_any};
+pub use worker::{SerialHandler, SerialWorker, Service};
 
 /// Re-exported initializer library (`pinned-init`): [`pin_init!`](pinned_init::pin_init),
 /// [`stack_pin_init!`](pinned_init::stack_pin_init), `#[pin_data]`, [`PinInit`](pinned_init::PinInit).
