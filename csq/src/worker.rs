@@ -335,8 +335,21 @@ impl<H: SerialHandler, P: QueuePolicy, const THREADS: usize> ThreadMain
 }
 
 /// A cancel-safe queue served by `THREADS` dedicated system threads (default 1: requests are
-/// serialized, like StartIo). See the [module documentation](self) and the crate's guide
-/// "Moving a driver from StartIo to the worker".
+/// serialized, like StartIo). The crate's guide "Moving a driver from StartIo to the worker"
+/// shows it in a driver.
+///
+/// A worker thread takes one request at a time and asks the [`SerialHandler`] to start it. A
+/// request that does not complete at once stays *in service* in a per-thread cancel-safe queue
+/// under a tracked context, so it stays cancelable (spec B.5 E2): a cancellation completes it
+/// with `STATUS_CANCELLED` at once, in the canceller's context, and wakes the worker, which
+/// takes the next request at that instant. The worker waits on the handler's completion
+/// source, its cancel signal and the queue's attention event (purge, shutdown); it never trusts
+/// which one woke it, but claims the request with `IoCsqRemoveIrp` first (spec B.5 E2a), and
+/// [`SerialHandler::stop`] always runs before the next request starts.
+///
+/// Wake accounting (spec B.2): each accepted insert releases the worker semaphore once; each
+/// wake consumes one unit and takes at most one request, so K inserts of which J were
+/// cancelled before a worker woke cost K wakes (J of them empty), never a busy loop.
 ///
 /// - Dispatch: [`insert`](Self::insert) (returns [`Pending`]).
 /// - Service: the threads call the [`SerialHandler`] `H` it owns, one request per thread at a
