@@ -220,7 +220,7 @@ pub fn load_driver(name: &str, entry: PDRIVER_INITIALIZE) -> Result<PDRIVER_OBJE
     }
     // SAFETY: DriverEntry's contract: a fresh driver object and its registry path.
     let status = call_driver_routine(&cx, p as usize, "DriverEntry", PASSIVE_LEVEL, || unsafe {
-        entry(p, registry.as_ptr())
+        crate::abi::call_driver_entry(entry, p, registry.as_ptr())
     });
     if !crate::ntdef::NT_SUCCESS(status) {
         let mut g = cx.lock();
@@ -326,7 +326,7 @@ pub(crate) fn call_dispatch(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
                 drv as usize,
                 "dispatch routine",
                 PASSIVE_LEVEL,
-                || unsafe { f(dev, irp) },
+                || unsafe { crate::abi::call_dispatch_fn(f, dev, irp) },
             );
             crate::iomgr::check_dispatch_return(cx, irp, sl, location, status);
             status

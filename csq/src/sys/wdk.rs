@@ -797,3 +797,130 @@ pub(crate) fn debug_print(message: &str) {
     // SAFETY: "%.*s" with a length and a pointer to that many bytes.
     unsafe { ntddk::DbgPrint(c"%.*s\n".as_ptr(), message.len() as i32, message.as_ptr()) };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Layout facts (issue 6, item 4): the size and every field offset this file relies on, checked
+// at compile time against `shared/spec/x64-layouts.md`, so that a binding that drifts (another
+// wdk-sys or header version) fails to build instead of corrupting memory. The sizes are those
+// of the objects the crate embeds in its own structures; DEVICE_OBJECT's size is not asserted
+// (the WDK's is 336, the mingw-w64 headers' 328, see the spec's errata; the seam never
+// allocates one).
+mod layout_facts {
+    use core::mem::{offset_of, size_of};
+
+    use static_assertions::const_assert_eq;
+    use wdk_sys::{
+        DEVICE_OBJECT, DRIVER_OBJECT, IO_CSQ, IO_CSQ_IRP_CONTEXT, IO_REMOVE_LOCK,
+        IO_STACK_LOCATION, IO_STATUS_BLOCK, IRP, KDPC, KEVENT, KSEMAPHORE, KSPIN_LOCK, KTIMER,
+        LIST_ENTRY,
+    };
+
+    const_assert_eq!(size_of::<LIST_ENTRY>(), 16);
+    const_assert_eq!(offset_of!(LIST_ENTRY, Blink), 8);
+    const_assert_eq!(size_of::<IO_STATUS_BLOCK>(), 16);
+    const_assert_eq!(offset_of!(IO_STATUS_BLOCK, Information), 8);
+
+    const_assert_eq!(size_of::<IRP>(), 208);
+    const_assert_eq!(offset_of!(IRP, AssociatedIrp), 24);
+    const_assert_eq!(offset_of!(IRP, IoStatus), 48);
+    const_assert_eq!(offset_of!(IRP, RequestorMode), 64);
+    const_assert_eq!(offset_of!(IRP, PendingReturned), 65);
+    const_assert_eq!(offset_of!(IRP, StackCount), 66);
+    const_assert_eq!(offset_of!(IRP, CurrentLocation), 67);
+    const_assert_eq!(offset_of!(IRP, Cancel), 68);
+    const_assert_eq!(offset_of!(IRP, CancelIrql), 69);
+    const_assert_eq!(offset_of!(IRP, CancelRoutine), 0x68);
+    const_assert_eq!(
+        offset_of!(
+            IRP,
+            Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext
+        ),
+        0x78
+    );
+    const_assert_eq!(offset_of!(IRP, Tail.Overlay.Thread), 152);
+    const_assert_eq!(
+        offset_of!(IRP, Tail.Overlay.__bindgen_anon_2.ListEntry),
+        0xA8
+    );
+    const_assert_eq!(
+        offset_of!(
+            IRP,
+            Tail.Overlay
+                .__bindgen_anon_2
+                .__bindgen_anon_1
+                .CurrentStackLocation
+        ),
+        0xB8
+    );
+    const_assert_eq!(offset_of!(IRP, Tail.Overlay.OriginalFileObject), 192);
+
+    const_assert_eq!(size_of::<IO_STACK_LOCATION>(), 0x48);
+    const_assert_eq!(offset_of!(IO_STACK_LOCATION, MajorFunction), 0);
+    const_assert_eq!(offset_of!(IO_STACK_LOCATION, MinorFunction), 1);
+    const_assert_eq!(offset_of!(IO_STACK_LOCATION, Control), 3);
+    const_assert_eq!(offset_of!(IO_STACK_LOCATION, Parameters), 8);
+    const_assert_eq!(
+        offset_of!(
+            IO_STACK_LOCATION,
+            Parameters.DeviceIoControl.OutputBufferLength
+        ),
+        8
+    );
+    const_assert_eq!(
+        offset_of!(
+            IO_STACK_LOCATION,
+            Parameters.DeviceIoControl.InputBufferLength
+        ),
+        0x10
+    );
+    const_assert_eq!(
+        offset_of!(IO_STACK_LOCATION, Parameters.DeviceIoControl.IoControlCode),
+        0x18
+    );
+    const_assert_eq!(
+        offset_of!(
+            IO_STACK_LOCATION,
+            Parameters.DeviceIoControl.Type3InputBuffer
+        ),
+        32
+    );
+    const_assert_eq!(offset_of!(IO_STACK_LOCATION, DeviceObject), 40);
+    const_assert_eq!(offset_of!(IO_STACK_LOCATION, FileObject), 48);
+    const_assert_eq!(offset_of!(IO_STACK_LOCATION, CompletionRoutine), 56);
+    const_assert_eq!(offset_of!(IO_STACK_LOCATION, Context), 64);
+
+    const_assert_eq!(offset_of!(DEVICE_OBJECT, DriverObject), 8);
+    const_assert_eq!(offset_of!(DEVICE_OBJECT, NextDevice), 16);
+    const_assert_eq!(offset_of!(DEVICE_OBJECT, Flags), 48);
+    const_assert_eq!(offset_of!(DEVICE_OBJECT, DeviceExtension), 64);
+    const_assert_eq!(offset_of!(DEVICE_OBJECT, StackSize), 76);
+
+    const_assert_eq!(size_of::<DRIVER_OBJECT>(), 336);
+    const_assert_eq!(offset_of!(DRIVER_OBJECT, DeviceObject), 8);
+    const_assert_eq!(offset_of!(DRIVER_OBJECT, DriverStartIo), 96);
+    const_assert_eq!(offset_of!(DRIVER_OBJECT, DriverUnload), 104);
+    const_assert_eq!(offset_of!(DRIVER_OBJECT, MajorFunction), 112);
+
+    const_assert_eq!(size_of::<IO_CSQ>(), 64);
+    const_assert_eq!(offset_of!(IO_CSQ, CsqInsertIrp), 8);
+    const_assert_eq!(offset_of!(IO_CSQ, CsqRemoveIrp), 16);
+    const_assert_eq!(offset_of!(IO_CSQ, CsqPeekNextIrp), 24);
+    const_assert_eq!(offset_of!(IO_CSQ, CsqAcquireLock), 32);
+    const_assert_eq!(offset_of!(IO_CSQ, CsqReleaseLock), 40);
+    const_assert_eq!(offset_of!(IO_CSQ, CsqCompleteCanceledIrp), 48);
+    const_assert_eq!(offset_of!(IO_CSQ, ReservePointer), 56);
+    const_assert_eq!(size_of::<IO_CSQ_IRP_CONTEXT>(), 24);
+    const_assert_eq!(offset_of!(IO_CSQ_IRP_CONTEXT, Irp), 8);
+    const_assert_eq!(offset_of!(IO_CSQ_IRP_CONTEXT, Csq), 16);
+
+    const_assert_eq!(size_of::<KEVENT>(), 24);
+    const_assert_eq!(size_of::<KSEMAPHORE>(), 32);
+    const_assert_eq!(offset_of!(KSEMAPHORE, Limit), 24);
+    const_assert_eq!(size_of::<KTIMER>(), 64);
+    const_assert_eq!(offset_of!(KTIMER, Dpc), 48);
+    const_assert_eq!(size_of::<KDPC>(), 64);
+    const_assert_eq!(offset_of!(KDPC, DeferredRoutine), 24);
+    const_assert_eq!(offset_of!(KDPC, DeferredContext), 32);
+    const_assert_eq!(size_of::<KSPIN_LOCK>(), 8);
+    const_assert_eq!(size_of::<IO_REMOVE_LOCK>(), 32);
+}
