@@ -16,8 +16,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use wdk_sys::ntddk;
 
 use super::{
-    CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, ThreadStartFn,
-    UnloadFn,
+    CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, StartIoFn,
+    ThreadStartFn, UnloadFn,
 };
 
 pub(crate) use wdk_sys::{
@@ -633,6 +633,129 @@ pub(crate) unsafe fn driver_set_unload(driver: *mut DriverObject, routine: Unloa
     let routine = as_c_callback!(routine, unsafe extern "C" fn(*mut DriverObject));
     // SAFETY: as above.
     unsafe { (*driver).DriverUnload = routine }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IoStartPacket / StartIo and the cancel spin lock. On x64, KeRaiseIrql/KeLowerIrql are inlines
+// over CR8 (wdm.h), rewritten here.
+
+pub(crate) unsafe fn irp_device_object(irp: *mut Irp) -> *mut DeviceObject {
+    // SAFETY: forwarded caller contract.
+    unsafe { current_stack_location(irp) }.DeviceObject
+}
+
+pub(crate) unsafe fn irp_cancel_irql(irp: *mut Irp) -> Kirql {
+    // SAFETY: the caller guarantees a live IRP.
+    unsafe { (*irp).CancelIrql }
+}
+
+pub(crate) fn cancel_lock_acquire() -> Kirql {
+    let mut old: Kirql = 0;
+    // SAFETY: `old` is writable.
+    unsafe { ntddk::IoAcquireCancelSpinLock(&mut old) };
+    old
+}
+
+pub(crate) unsafe fn cancel_lock_release(irql: Kirql) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::IoReleaseCancelSpinLock(irql) }
+}
+
+/// `ReadCR8`: the current IRQL on x64.
+fn read_cr8() -> Kirql {
+    let v: u64;
+    // SAFETY: reading CR8 in kernel mode has no side effect.
+    unsafe {
+        core::arch::asm!("mov {}, cr8", out(reg) v, options(nomem, nostack, preserves_flags))
+    };
+    v as Kirql
+}
+
+/// `WriteCR8`: sets the IRQL on x64.
+///
+/// # Safety
+/// The caller follows the IRQL rules of `KeRaiseIrql`/`KeLowerIrql`.
+unsafe fn write_cr8(irql: Kirql) {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        core::arch::asm!("mov cr8, {}", in(reg) u64::from(irql), options(nostack, preserves_flags))
+    };
+}
+
+pub(crate) fn irql_raise_to_dispatch() -> Kirql {
+    let old = read_cr8();
+    if old < super::DISPATCH_LEVEL {
+        // SAFETY: raising to DISPATCH_LEVEL from below it (KfRaiseIrql's inline).
+        unsafe { write_cr8(super::DISPATCH_LEVEL) };
+    }
+    old
+}
+
+pub(crate) unsafe fn irql_lower(irql: Kirql) {
+    // SAFETY: forwarded caller contract (KeLowerIrql's inline).
+    unsafe { write_cr8(irql) }
+}
+
+pub(crate) unsafe fn device_current_irp(device: *mut DeviceObject) -> *mut Irp {
+    // SAFETY: the caller guarantees a live device object; address only.
+    let field = unsafe { &raw const (*device).CurrentIrp };
+    // SAFETY: IoStartNextPacket on another CPU may write it: read it once, volatile.
+    unsafe { ptr::read_volatile(field) }
+}
+
+pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mut Irp) -> bool {
+    // SAFETY: the caller guarantees a live device object; address only.
+    let queue = unsafe { &raw mut (*device).DeviceQueue };
+    let entry = irp
+        .wrapping_byte_add(core::mem::offset_of!(
+            Irp,
+            Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry
+        ))
+        .cast::<wdk_sys::KDEVICE_QUEUE_ENTRY>();
+    // SAFETY: the device's queue and the IRP's entry, both live (caller contract).
+    unsafe { ntddk::KeRemoveEntryDeviceQueue(queue, entry) != 0 }
+}
+
+pub(crate) unsafe fn start_packet(
+    device: *mut DeviceObject,
+    irp: *mut Irp,
+    key: Option<u32>,
+    cancel: DispatchCancelFn,
+) {
+    let mut key_value = key.unwrap_or(0);
+    let key_ptr: *mut u32 = if key.is_some() {
+        &mut key_value
+    } else {
+        ptr::null_mut()
+    };
+    let cancel = as_c_callback!(cancel, unsafe extern "C" fn(*mut DeviceObject, *mut Irp));
+    // SAFETY: forwarded caller contract; `key_ptr` is null or a live local.
+    unsafe { ntddk::IoStartPacket(device, irp, key_ptr, cancel) }
+}
+
+pub(crate) unsafe fn start_next_packet(device: *mut DeviceObject, cancelable: bool) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::IoStartNextPacket(device, u8::from(cancelable)) }
+}
+
+pub(crate) unsafe fn set_start_io_attributes(
+    device: *mut DeviceObject,
+    deferred: bool,
+    non_cancelable: bool,
+) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::IoSetStartIoAttributes(device, u8::from(deferred), u8::from(non_cancelable)) }
+}
+
+pub(crate) unsafe fn driver_set_start_io(driver: *mut DriverObject, routine: StartIoFn) {
+    let routine = as_c_callback!(routine, unsafe extern "C" fn(*mut DeviceObject, *mut Irp));
+    // SAFETY: caller contract: our driver object.
+    unsafe { (*driver).DriverStartIo = routine }
+}
+
+pub(crate) unsafe fn device_driver(device: *mut DeviceObject) -> *mut DriverObject {
+    // SAFETY: the caller guarantees a live device object.
+    unsafe { (*device).DriverObject }
 }
 
 // ---------------------------------------------------------------------------------------------
