@@ -666,3 +666,15 @@ pub(crate) fn report_driver_bug(bug: DriverBug, irp: *mut Irp, message: &str) {
 pub(crate) fn debug_print(message: &str) {
     ntsim::driver_bugs::debug_print(message);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pool.
+
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
+    ntsim::pool::ExAllocatePool2(ntsim::pool::POOL_FLAG_NON_PAGED, size, tag)
+}
+
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntsim::pool::ExFreePoolWithTag(p, tag) }
+}

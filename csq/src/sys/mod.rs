@@ -1005,3 +1005,25 @@ pub(crate) fn report_driver_bug(bug: DriverBug, irp: *mut Irp, message: &str) {
 pub(crate) fn debug_print(message: &str) {
     imp::debug_print(message);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pool.
+
+/// `ExAllocatePool2(POOL_FLAG_NON_PAGED, size, tag)`: `size` zeroed bytes of non-paged pool,
+/// 16-byte aligned on x64, or NULL when the pool is exhausted.
+///
+/// IRQL: <= DISPATCH_LEVEL.
+#[inline]
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
+    imp::pool_alloc(size, tag)
+}
+
+/// `ExFreePoolWithTag`.
+///
+/// IRQL: <= DISPATCH_LEVEL. # Safety: `p` came from [`pool_alloc`] with `tag` and nothing uses
+/// it any more.
+#[inline]
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::pool_free(p, tag) }
+}

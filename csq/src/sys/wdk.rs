@@ -799,6 +799,22 @@ pub(crate) fn debug_print(message: &str) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Pool.
+
+/// `POOL_FLAG_NON_PAGED`.
+const POOL_FLAG_NON_PAGED: u64 = 0x40;
+
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
+    // SAFETY: no pointer arguments; NULL on failure.
+    unsafe { ntddk::ExAllocatePool2(POOL_FLAG_NON_PAGED, size as u64, tag) }
+}
+
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::ExFreePoolWithTag(p, tag) }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Layout facts (issue 6, item 4): the size and every field offset this file relies on, checked
 // at compile time against `shared/spec/x64-layouts.md`, so that a binding that drifts (another
 // wdk-sys or header version) fails to build instead of corrupting memory. The sizes are those
