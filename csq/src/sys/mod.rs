@@ -883,6 +883,19 @@ pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mu
     unsafe { imp::device_queue_remove_irp(device, irp) }
 }
 
+/// The IRP after `after` in `device`'s device queue (`DeviceQueue.DeviceListHead`, through
+/// `Irp->Tail.Overlay.DeviceQueueEntry`), or the first one when `after` is null; null at the
+/// end. Oldest first, for a queue filled by `IoStartPacket` without keys.
+///
+/// IRQL: DISPATCH_LEVEL, holding the cancel spin lock, which every IoStartPacket,
+/// IoStartNextPacket(Cancelable = TRUE) and cancel routine of a cancelable StartIo device holds
+/// while it changes the queue. # Safety: `device` is live; `after` is null or queued on it.
+#[inline]
+pub(crate) unsafe fn device_queue_next_irp(device: *mut DeviceObject, after: *mut Irp) -> *mut Irp {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::device_queue_next_irp(device, after) }
+}
+
 /// `IoStartPacket(device, irp, key, cancel)` (spec A.11.1).
 ///
 /// IRQL: <= DISPATCH_LEVEL. # Safety: `device` is live and its driver has a StartIo; the

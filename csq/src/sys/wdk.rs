@@ -716,6 +716,25 @@ pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mu
     unsafe { ntddk::KeRemoveEntryDeviceQueue(queue, entry) != 0 }
 }
 
+pub(crate) unsafe fn device_queue_next_irp(device: *mut DeviceObject, after: *mut Irp) -> *mut Irp {
+    let entry_offset = core::mem::offset_of!(Irp, Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry);
+    // SAFETY: the caller guarantees a live device object; address only.
+    let head = unsafe { &raw mut (*device).DeviceQueue.DeviceListHead };
+    // `DeviceListEntry` is the first field of KDEVICE_QUEUE_ENTRY.
+    let from = if after.is_null() {
+        head
+    } else {
+        after.wrapping_byte_add(entry_offset).cast::<ListEntry>()
+    };
+    // SAFETY: a linked entry of the queue, stable under the cancel spin lock (caller contract).
+    let next = unsafe { (*from).Flink };
+    if next == head {
+        ptr::null_mut()
+    } else {
+        next.wrapping_byte_sub(entry_offset).cast::<Irp>()
+    }
+}
+
 pub(crate) unsafe fn start_packet(
     device: *mut DeviceObject,
     irp: *mut Irp,

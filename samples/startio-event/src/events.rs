@@ -146,11 +146,6 @@ impl EventRegistrations {
         drop(done);
     }
 
-    /// Number of records (signalled ones included).
-    pub fn len(&self) -> usize {
-        self.list.lock().len()
-    }
-
     /// Whether there are no records.
     pub fn is_empty(&self) -> bool {
         self.list.lock().is_empty()

@@ -79,7 +79,10 @@ impl Files {
     /// # Errors
     /// `STATUS_DELETE_PENDING` once the handle's cleanup has run down the lock: the request must
     /// be completed with it at once.
-    pub fn acquire(&self, file: Option<FileObject>) -> Result<Option<RemoveLockGuard<'_>>, NtStatus> {
+    pub fn acquire(
+        &self,
+        file: Option<FileObject>,
+    ) -> Result<Option<RemoveLockGuard<'_>>, NtStatus> {
         match self.remove_lock(file) {
             Some(lock) => lock.acquire().map(Some),
             None => Ok(None),

@@ -9,7 +9,8 @@ pub const FILE_DEVICE_UNKNOWN: u32 = 0x22;
 
 /// `IOCTL_REGISTER_EVENT` = `CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, METHOD_BUFFERED,
 /// FILE_ANY_ACCESS)` = `0x222000`.
-pub const IOCTL_REGISTER_EVENT: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x800, TransferMethod::Buffered, 0);
+pub const IOCTL_REGISTER_EVENT: u32 =
+    ctl_code(FILE_DEVICE_UNKNOWN, 0x800, TransferMethod::Buffered, 0);
 
 /// `REGISTER_EVENT.Type`: the IOCTL stays pending until the due time.
 pub const IRP_BASED: u32 = 0;

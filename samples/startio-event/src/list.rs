@@ -85,11 +85,6 @@ impl<T> PoolList<T> {
         }
         taken
     }
-
-    /// Number of items.
-    pub fn len(&self) -> usize {
-        self.iter().count()
-    }
 }
 
 impl<T> Drop for PoolList<T> {
