@@ -86,6 +86,8 @@ pub struct ServiceTag(u64);
 
 impl ServiceTag {
     /// The generation number (1 for the first request the device served).
+    ///
+    /// IRQL: any.
     #[must_use]
     pub const fn generation(self) -> u64 {
         self.0
@@ -112,6 +114,23 @@ struct State {
 /// The queue itself is the kernel's device queue (`DeviceObject->DeviceQueue`); this value holds
 /// what the crate needs besides: the request in service and its tag, protected by the cancel
 /// spin lock.
+///
+/// # Who owns the request (spec A.3, A.11.4, B.5 E2a)
+///
+/// All bookkeeping below is protected by the cancel spin lock, the lock IoCancelIrp holds when
+/// it calls the cancel routine, so it is consistent with every `CancelRoutine` exchange.
+///
+/// | moment | cancel routine installed | a cancellation is handled by |
+/// |---|---|---|
+/// | queued in the device queue | yes (IoStartPacket) | the cancel routine: `KeRemoveEntryDeviceQueue`, complete |
+/// | current, before StartIo's check | yes | the cancel routine: complete, start next; StartIo then sees the IRP is not its own (P1) |
+/// | inside [`StartIoHandler::start_io`] | no (StartIo took it) | StartIo: `Irp->Cancel` is checked when the request is left in service |
+/// | in service, waiting for its completion source | yes | the cancel routine: [`StartIoHandler::cancelled_in_service`], complete, start next |
+/// | claimed by the completion source | no | the claimer ([`Claimed`]) |
+///
+/// An IRP cancelled before IoStartPacket installed the routine (IoCancelIrp returned FALSE)
+/// reaches StartIo with `Cancel` set and its routine in place: StartIo owns it and completes it
+/// with `STATUS_CANCELLED` (P2), instead of leaving it hanging.
 pub struct StartIoQueue {
     state: UnsafeCell<State>,
     device: AtomicPtr<sys::DeviceObject>,
