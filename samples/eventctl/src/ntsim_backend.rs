@@ -411,10 +411,16 @@ impl<'a> Client<'a> {
                 }
             }
             ActionKind::End => {
+                // Each close is an action of its own: the machine settles before it, as it does
+                // between two `close` lines of one instant (a request that entered service with
+                // due 0 on the previous close completes before the next one).
+                let now = iomgr::interrupt_time() / TICKS_PER_MS;
                 let labels: Vec<Label> = self.open.iter().map(|(l, _)| l.clone()).collect();
                 for label in &labels {
+                    iomgr::sleep_until_settled(now);
                     self.close(label);
                 }
+                iomgr::sleep_until_settled(now);
                 let others: Vec<Handle> = self
                     .events
                     .values()
