@@ -28,7 +28,7 @@ use eventctl::script::parse;
 use proptest::prelude::*;
 
 /// Scripts per run when `PROPTEST_CASES` is not set: a few seconds on 2 cores.
-const DEFAULT_CASES: u32 = 2000;
+const DEFAULT_CASES: u32 = 3000;
 
 /// One random step, before it is resolved against the script's state.
 #[derive(Clone, Debug)]
