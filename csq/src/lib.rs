@@ -80,7 +80,7 @@
 //!   [`Semaphore`], [`wait_any`], [`Timer`] (drop cancels and waits for a running DPC),
 //!   [`SystemThread`] (joined before its data goes), [`UserEvent`] (referenced from a handle
 //!   with the requester's access mode), [`RemoveLock`].
-//! - [`DriverObject::create_device`] with a [`DeviceConfig`] (secure descriptor, symbolic link)
+//! - [`DriverObject::create_device`] with a [`DeviceConfig`] (a [`DeviceAccess`] DACL, symbolic link)
 //!   and a [`DeviceHandler`] extension whose methods are the dispatch routines;
 //!   [`driver_entry!`] for the entry point on both backends; [`wstr!`] for UTF-16 names.
 //!
@@ -89,6 +89,7 @@
 
 mod device;
 mod event;
+pub mod image;
 mod irp;
 mod irql;
 mod policy;
@@ -103,7 +104,7 @@ mod timer;
 mod user_event;
 mod wait;
 
-pub use device::{Device, DeviceConfig, DeviceHandler, DriverObject};
+pub use device::{Device, DeviceAccess, DeviceConfig, DeviceHandler, DriverObject};
 pub use event::{Event, EventKind};
 pub use irp::{
     Completed, DispatchStatus, FileObject, IoctlParameters, Irp, IrpView, MajorFunction, Pending,

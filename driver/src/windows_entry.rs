@@ -13,9 +13,5 @@ extern "system" fn driver_entry(
     STATUS_SUCCESS
 }
 
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
-}
+// The panic handler of the image: DbgPrint, then KeBugCheckEx (csq::image::PANIC_BUG_CHECK).
+csq::kernel_image_glue!();
