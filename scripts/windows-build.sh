@@ -3,6 +3,7 @@
 #   target/windows/out/csq_event.sys      WDM driver (driver/)
 #   target/windows/out/startio_event.sys  WDM driver (samples/startio-event/)
 #   target/windows/out/eventctl.exe       user-mode client (samples/eventctl/)
+#   target/windows/out/ntsim_probe.sys    test fixture for ntsim's image loader (samples/ntsim-probe/)
 #
 # Usage: scripts/windows-build.sh [--no-install] [--no-clippy] [--no-check]
 #   WINDOWS_PROFILE=release|dev   cargo profile of the images (default: release)
@@ -225,10 +226,10 @@ PROFILE_ARG="--profile=$PROFILE"
 echo "note: cargo warns that the wdk-build patch \"was not used in the crate graph\": that is"
 echo "      build-std's own resolve of the standard library; the workspace build uses it."
 
-step "build wdm-csq, csq-event, startio-event for $MSVC ($PROFILE)"
+step "build wdm-csq, csq-event, startio-event, ntsim-probe for $MSVC ($PROFILE)"
 T1=$(now)
 nice -n 10 "$CARGO" build --config .cargo/windows.toml "$@" $PROFILE_ARG \
-    -p wdm-csq -p csq-event -p startio-event
+    -p wdm-csq -p csq-event -p startio-event -p ntsim-probe
 echo "($(($(now) - T1)) s)"
 
 step "build eventctl for $GNU ($PROFILE)"
@@ -247,21 +248,23 @@ copy() { # copy <built file> <out name>
 }
 copy "target/windows/$MSVC/$PROFILE_DIR/csq_event.dll" csq_event.sys
 copy "target/windows/$MSVC/$PROFILE_DIR/startio_event.dll" startio_event.sys
+copy "target/windows/$MSVC/$PROFILE_DIR/ntsim_probe.dll" ntsim_probe.sys
 copy "target/windows/$GNU/$PROFILE_DIR/eventctl.exe" eventctl.exe
 
 if [ "$CHECK" = 1 ]; then
     step "check images"
     "$PY" scripts/check-windows-images.py --driver "$OUT/csq_event.sys" \
-        --driver "$OUT/startio_event.sys" --console-exe "$OUT/eventctl.exe"
+        --driver "$OUT/startio_event.sys" --driver "$OUT/ntsim_probe.sys" \
+        --console-exe "$OUT/eventctl.exe"
 fi
 
 if [ "$CLIPPY" = 1 ]; then
-    step "clippy for $MSVC (wdm-csq, csq-event, startio-event)"
+    step "clippy for $MSVC (wdm-csq, csq-event, startio-event, ntsim-probe)"
     T1=$(now)
     # /usr/bin first: Debian's cargo-clippy and clippy-driver match /usr/bin/rustc.
     # Same profile as the build: wdk-sys's bindings (its build script run) are reused.
     PATH="/usr/bin:$PATH" nice -n 10 "$CARGO" clippy --config .cargo/windows.toml "$@" $PROFILE_ARG \
-        -p wdm-csq -p csq-event -p startio-event -- -D warnings
+        -p wdm-csq -p csq-event -p startio-event -p ntsim-probe -- -D warnings
     echo "($(($(now) - T1)) s)"
 fi
 

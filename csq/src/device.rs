@@ -15,6 +15,7 @@ use core::ptr::{self, NonNull};
 use pinned_init::PinInit;
 
 use crate::irp::{DispatchStatus, Irp, MajorFunction};
+use crate::startio::StartIoHandler;
 use crate::status::NtStatus;
 use crate::sys;
 
@@ -214,6 +215,15 @@ struct Header {
 struct VTable {
     dispatch: unsafe fn(ext: *const Header, irp: *mut sys::Irp) -> sys::Ntstatus,
     drop: unsafe fn(ext: *mut Header),
+    /// StartIo and the StartIo cancel routine, for devices made by `create_startio_device`.
+    start_io: Option<StartIoFns>,
+}
+
+/// The StartIo entry points of an extension type.
+#[derive(Clone, Copy)]
+struct StartIoFns {
+    start_io: unsafe fn(ext: *const Header, dev: *mut sys::DeviceObject, irp: *mut sys::Irp),
+    cancel: unsafe fn(ext: *const Header, dev: *mut sys::DeviceObject, irp: *mut sys::Irp),
 }
 
 /// The device extension: the header, then the driver's type.
@@ -227,6 +237,7 @@ impl<E: DeviceHandler> Extension<E> {
     const VTABLE: &'static VTable = &VTable {
         dispatch: Self::dispatch,
         drop: Self::drop_in_place,
+        start_io: None,
     };
 
     /// # Safety
@@ -262,6 +273,73 @@ impl<E: DeviceHandler> Extension<E> {
     }
 }
 
+impl<E: StartIoHandler> Extension<E> {
+    const STARTIO_VTABLE: &'static VTable = &VTable {
+        dispatch: Self::dispatch,
+        drop: Self::drop_in_place,
+        start_io: Some(StartIoFns {
+            start_io: Self::start_io,
+            cancel: Self::cancel,
+        }),
+    };
+
+    /// # Safety
+    /// `ext` is the header of a live `Extension<E>` of `dev`; the kernel calls StartIo for `irp`.
+    unsafe fn start_io(ext: *const Header, dev: *mut sys::DeviceObject, irp: *mut sys::Irp) {
+        // SAFETY: caller contract; the header is the first field of `Extension<E>`.
+        let e = unsafe { &(*ext.cast::<Self>()).ext };
+        // SAFETY: forwarded caller contract.
+        unsafe { crate::startio::run_start_io(e, dev, irp) }
+    }
+
+    /// # Safety
+    /// `ext` is the header of a live `Extension<E>` of `dev`; the kernel calls the cancel routine
+    /// for `irp` with the cancel spin lock held.
+    unsafe fn cancel(ext: *const Header, dev: *mut sys::DeviceObject, irp: *mut sys::Irp) {
+        // SAFETY: caller contract.
+        let e = unsafe { &(*ext.cast::<Self>()).ext };
+        // SAFETY: forwarded caller contract.
+        unsafe { crate::startio::run_cancel(e, dev, irp) }
+    }
+}
+
+/// The StartIo entry points of the extension of `dev`.
+///
+/// # Safety
+/// `dev` is a live device made by this module.
+unsafe fn startio_fns(dev: *mut sys::DeviceObject) -> (*const Header, StartIoFns) {
+    // SAFETY: caller contract: the extension starts with our header.
+    let header = unsafe { sys::device_extension(dev) }.cast::<Header>();
+    // SAFETY: as above.
+    let fns = unsafe { (*header).vtable }
+        .start_io
+        .expect("IoStartPacket is only used on devices made by create_startio_device");
+    (header, fns)
+}
+
+/// The driver's StartIo routine (`DriverObject->DriverStartIo`): routes to the device's
+/// [`StartIoHandler`].
+unsafe extern "system" fn startio_trampoline(dev: *mut sys::DeviceObject, irp: *mut sys::Irp) {
+    // SAFETY: the kernel calls StartIo only for devices of this driver that use IoStartPacket,
+    // i.e. devices made by `create_startio_device`.
+    let (header, fns) = unsafe { startio_fns(dev) };
+    // SAFETY: the header of `dev`'s extension; the kernel's StartIo call.
+    unsafe { (fns.start_io)(header, dev, irp) }
+}
+
+/// The cancel routine that [`StartIoQueue::start_packet`](crate::StartIoQueue::start_packet)
+/// installs: routes to the device's StartIo queue (spec A.11.4).
+pub(crate) unsafe extern "system" fn startio_cancel_trampoline(
+    dev: *mut sys::DeviceObject,
+    irp: *mut sys::Irp,
+) {
+    // SAFETY: the routine is only installed on IRPs of devices made by `create_startio_device`,
+    // and the kernel passes the IRP's current device.
+    let (header, fns) = unsafe { startio_fns(dev) };
+    // SAFETY: as above; called as a cancel routine, with the cancel spin lock held.
+    unsafe { (fns.cancel)(header, dev, irp) }
+}
+
 /// The driver object, as `DriverEntry` and unload see it.
 pub struct DriverObject {
     raw: *mut sys::DriverObject,
@@ -283,6 +361,50 @@ impl DriverObject {
         &self,
         config: &DeviceConfig,
         init: impl PinInit<E, Err>,
+    ) -> Result<Device<E>, NtStatus>
+    where
+        E: DeviceHandler,
+        Err: Into<NtStatus>,
+    {
+        self.create_device_with(config, init, Extension::<E>::VTABLE)
+    }
+
+    /// Creates a device like [`create_device`](Self::create_device) whose requests can be
+    /// serialized through the kernel's device queue and StartIo: `E` also implements
+    /// [`StartIoHandler`], the driver's `DriverStartIo` routes to it, and its
+    /// [`StartIoQueue`](crate::StartIoQueue) is attached to the device. StartIo attributes
+    /// (spec A.11.3): DeferredStartIo is always on (StartIo nests at most twice even when it
+    /// completes requests synchronously); NonCancelable follows
+    /// [`StartIoHandler::NON_CANCELABLE`].
+    ///
+    /// IRQL: PASSIVE_LEVEL (DriverEntry).
+    ///
+    /// # Errors
+    /// As [`create_device`](Self::create_device).
+    pub fn create_startio_device<E, Err>(
+        &self,
+        config: &DeviceConfig,
+        init: impl PinInit<E, Err>,
+    ) -> Result<Device<E>, NtStatus>
+    where
+        E: StartIoHandler,
+        Err: Into<NtStatus>,
+    {
+        // SAFETY: our driver object, in DriverEntry, before any IRP reaches the device.
+        unsafe { sys::driver_set_start_io(self.raw, startio_trampoline) };
+        let device = self.create_device_with(config, init, Extension::<E>::STARTIO_VTABLE)?;
+        device
+            .extension()
+            .start_io_queue()
+            .attach(device.raw.as_ptr(), E::NON_CANCELABLE);
+        Ok(device)
+    }
+
+    fn create_device_with<E, Err>(
+        &self,
+        config: &DeviceConfig,
+        init: impl PinInit<E, Err>,
+        vtable: &'static VTable,
     ) -> Result<Device<E>, NtStatus>
     where
         E: DeviceHandler,
@@ -316,7 +438,7 @@ impl DriverObject {
         // SAFETY: the extension's storage is writable and 16-byte aligned.
         unsafe {
             header.write(Header {
-                vtable: Extension::<E>::VTABLE,
+                vtable,
                 symbolic_link: None,
             })
         };

@@ -70,6 +70,182 @@
 //!     .expect_clean(); // the verifier saw no completion by a non-owner, no double completion
 //! ```
 //!
+//! # Moving a driver from StartIo to the worker
+//!
+//! A driver that serializes its requests with `IoStartPacket`/StartIo moves in two steps, each
+//! of which leaves a working driver. Both examples below are the same device: a request waits
+//! for the number of milliseconds given as its input length, one request at a time (model S of
+//! `docs/timer-event-design.md`), and the request in service stays cancelable.
+//!
+//! ## Step 1: the same StartIo driver, in safe Rust
+//!
+//! Keep the kernel's device queue and StartIo, but let the crate write the parts that are easy
+//! to get wrong (spec A.11.4, B.5 E2a): the cancel routine, StartIo's checks of `CurrentIrp`
+//! and `Cancel` (P1, P2), the claim of the request in service under the cancel spin lock with
+//! the stale-DPC check (P5), and the order "complete the cancelled request, then start the next
+//! packet". The device is created with [`DriverObject::create_startio_device`]; its extension
+//! implements [`StartIoHandler`] and embeds a [`StartIoQueue`]:
+//!
+//! - dispatch: [`StartIoQueue::start_packet`] (`IoStartPacket`, returns [`Pending`]);
+//! - StartIo: [`StartIoHandler::start_io`] gets the request as an owned [`InService`] at
+//!   DISPATCH_LEVEL (a [`DispatchLevel`] token: it cannot wait, P4), and completes it
+//!   ([`InService::complete`]) or arms the timer for it ([`InService::arm_timer`]);
+//! - the timer's DPC: [`StartIoQueue::claim_expired`] gives the request back as [`Claimed`],
+//!   or `None` if it was cancelled or the DPC is stale; completing it starts the next packet;
+//! - cancellation in service: [`StartIoHandler::cancelled_in_service`] (cancel the timer); the
+//!   crate completes the request with `STATUS_CANCELLED` and starts the next packet.
+//!
+//! ```
+//! use csq::pinned_init::{pin_data, pin_init};
+//! use csq::*;
+//!
+//! #[pin_data]
+//! struct Waiter {
+//!     #[pin]
+//!     timer: Timer<Waiter>,
+//!     start_io: StartIoQueue,
+//! }
+//! csq::impl_has_timer!(Waiter, timer);
+//!
+//! impl DeviceHandler for Waiter {
+//!     fn device_control(&self, irp: Irp) -> DispatchStatus {
+//!         self.start_io.start_packet(irp).into() // IoStartPacket; STATUS_PENDING
+//!     }
+//! }
+//!
+//! impl StartIoHandler for Waiter {
+//!     fn start_io_queue(&self) -> &StartIoQueue {
+//!         &self.start_io
+//!     }
+//!
+//!     fn start_io(&self, request: InService<'_>, _level: DispatchLevel<'_>) {
+//!         match request.input_buffer_length() {
+//!             0 => request.complete(NtStatus::SUCCESS, 0), // then the next packet starts
+//!             ms => {
+//!                 request.arm_timer(&self.timer, Interval::from_millis(ms.into()));
+//!             }
+//!         }
+//!     }
+//!
+//!     fn cancelled_in_service(&self, _tag: ServiceTag, _level: DispatchLevel<'_>) {
+//!         self.timer.cancel();
+//!     }
+//! }
+//!
+//! impl TimerCallback for Waiter {
+//!     fn expired(&self, _level: DispatchLevel<'_>) {
+//!         if let Some(request) = self.start_io.claim_expired(&self.timer) {
+//!             request.complete(NtStatus::SUCCESS, 0); // then the next packet starts
+//!         }
+//!     }
+//! }
+//!
+//! fn init(driver: &DriverObject) -> Result<(), NtStatus> {
+//!     driver.create_startio_device(
+//!         &CONFIG,
+//!         pin_init!(Waiter {
+//!             timer <- Timer::new(TimerKind::Notification),
+//!             start_io: StartIoQueue::new(),
+//!         }),
+//!     )?;
+//!     Ok(())
+//! }
+//! csq::driver_entry!(fn driver_entry = init);
+//! # const CONFIG: DeviceConfig = DeviceConfig {
+//! #     name: csq::wstr!("\\Device\\Waiter"), symbolic_link: None,
+//! #     sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"), device_type: 0x22,
+//! #     characteristics: 0x100, exclusive: false, buffered_io: true,
+//! # };
+//! # include!("../doc/harness.rs");
+//! # fn main() { run(driver_entry); }
+//! ```
+//!
+//! ## Step 2: the worker
+//!
+//! Then replace the device queue, StartIo and the DPC with a [`SerialWorker`]: a cancel-safe
+//! queue served by a system thread at PASSIVE_LEVEL. The dispatch routine inserts; the
+//! [`SerialHandler`] starts each request and names what it completes on
+//! ([`Service::Until`] the timer fires, or [`Service::Complete`] at once); cancellation of a
+//! queued or in-service request is handled by the queue (`CsqCompleteCanceledIrp`, in the
+//! canceller's context), and the next request enters service at that instant. The handler's
+//! code runs at PASSIVE_LEVEL, so it may take locks that wait, touch pageable data, and so on.
+//! Cleanup is [`SerialWorker::flush_file`], unload drops the worker (which joins its thread).
+//!
+//! ```
+//! use csq::pinned_init::{pin_data, pin_init, try_pin_init};
+//! use csq::*;
+//!
+//! #[pin_data]
+//! struct Waits {
+//!     #[pin]
+//!     timer: Timer<Waits>,
+//! }
+//! csq::impl_has_timer!(Waits, timer);
+//! impl TimerCallback for Waits {
+//!     fn expired(&self, _level: DispatchLevel<'_>) {} // the worker waits on the timer itself
+//! }
+//!
+//! impl SerialHandler for Waits {
+//!     fn start(&self, request: &IrpView, _worker: usize) -> Service<'_> {
+//!         match request.input_buffer_length() {
+//!             0 => Service::Complete(NtStatus::SUCCESS, 0),
+//!             ms => {
+//!                 self.timer.arm(Interval::from_millis(ms.into()));
+//!                 Service::Until { source: &self.timer, status: NtStatus::SUCCESS, information: 0 }
+//!             }
+//!         }
+//!     }
+//!
+//!     fn stop(&self, _worker: usize) {
+//!         self.timer.cancel(); // always before the next request arms it again
+//!     }
+//! }
+//!
+//! #[pin_data]
+//! struct Waiter {
+//!     #[pin]
+//!     worker: SerialWorker<Waits>,
+//! }
+//!
+//! impl DeviceHandler for Waiter {
+//!     fn device_control(&self, irp: Irp) -> DispatchStatus {
+//!         match self.worker.insert(irp, ()) {
+//!             Ok(pending) => pending.into(),
+//!             Err(refused) => refused.complete().into(), // purged or unloading
+//!         }
+//!     }
+//!
+//!     fn cleanup(&self, irp: Irp) -> DispatchStatus {
+//!         if let Some(file) = irp.file_object() {
+//!             self.worker.flush_file(file);
+//!         }
+//!         irp.complete(NtStatus::SUCCESS, 0).into()
+//!     }
+//! }
+//!
+//! fn init(driver: &DriverObject) -> Result<(), NtStatus> {
+//!     let waits = pin_init!(Waits { timer <- Timer::new(TimerKind::Notification) });
+//!     driver.create_device(
+//!         &CONFIG,
+//!         try_pin_init!(Waiter { worker <- SerialWorker::new(waits, Fifo) }? NtStatus),
+//!     )?;
+//!     Ok(())
+//! }
+//! csq::driver_entry!(fn driver_entry = init);
+//! # const CONFIG: DeviceConfig = DeviceConfig {
+//! #     name: csq::wstr!("\\Device\\Waiter"), symbolic_link: None,
+//! #     sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"), device_type: 0x22,
+//! #     characteristics: 0x100, exclusive: false, buffered_io: true,
+//! # };
+//! # include!("../doc/harness.rs");
+//! # fn main() { run(driver_entry); }
+//! ```
+//!
+//! What changes for the driver's users: nothing observable (both devices pass the same
+//! scenarios); completions move from the DPC at DISPATCH_LEVEL to the worker thread at
+//! PASSIVE_LEVEL (spec B.5 E4). [`SerialWorker`] adds what StartIo never had: stop, resume,
+//! purge and drain like a KMDF queue, and more than one worker thread.
+//!
 //! # Pieces
 //!
 //! - [`CancelSafeQueue`] with a [`QueuePolicy`] ([`Fifo`], [`Keyed`], [`Bounded`], or your own
@@ -80,7 +256,10 @@
 //!   [`Semaphore`], [`wait_any`], [`Timer`] (drop cancels and waits for a running DPC),
 //!   [`SystemThread`] (joined before its data goes), [`UserEvent`] (referenced from a handle
 //!   with the requester's access mode), [`RemoveLock`].
-//! - [`DriverObject::create_device`] with a [`DeviceConfig`] (a [`DeviceAccess`] DACL, symbolic link)
+//! - [`StartIoQueue`] and [`StartIoHandler`] (the safe StartIo wrapper) and [`SerialWorker`]
+//!   with its [`SerialHandler`] (the worker thread that replaces StartIo).
+//! - [`DriverObject::create_device`] with a [`DeviceConfig`] (a [`DeviceAccess`] DACL, symbolic
+//!   link)
 //!   and a [`DeviceHandler`] extension whose methods are the dispatch routines;
 //!   [`driver_entry!`] for the entry point on both backends; [`wstr!`] for UTF-16 names.
 //!
@@ -97,12 +276,14 @@ mod queue;
 mod remove_lock;
 mod semaphore;
 mod spinlock;
+mod startio;
 mod status;
 mod sys;
 mod thread;
 mod timer;
 mod user_event;
 mod wait;
+mod worker;
 
 pub use device::{Device, DeviceAccess, DeviceConfig, DeviceHandler, DriverObject};
 pub use event::{Event, EventKind};
@@ -116,11 +297,13 @@ pub use queue::{CancelSafeQueue, Filter, Refused, Ticket};
 pub use remove_lock::{RemoveLock, RemoveLockGuard};
 pub use semaphore::Semaphore;
 pub use spinlock::{SpinLock, SpinLockDpcGuard, SpinLockGuard};
+pub use startio::{Claimed, InService, ServiceTag, StartIoHandler, StartIoQueue};
 pub use status::{NtError, NtStatus};
 pub use thread::{SystemThread, ThreadMain};
 pub use timer::{HasTimer, Timer, TimerCallback, TimerKind};
 pub use user_event::UserEvent;
 pub use wait::{Interval, WaitResult, Waitable, sleep, wait_any};
+pub use worker::{SerialHandler, SerialWorker, Service};
 
 /// Re-exported initializer library (`pinned-init`): [`pin_init!`](pinned_init::pin_init),
 /// [`stack_pin_init!`](pinned_init::stack_pin_init), `#[pin_data]`, [`PinInit`](pinned_init::PinInit).

@@ -221,7 +221,7 @@ pub unsafe fn IoCancelIrp(irp: PIRP) -> u8 {
     cx.point(Point::CancelRoutineEntry, irp as usize);
     // SAFETY: the routine was installed for this IRP; it is called as its contract says: at
     // DISPATCH_LEVEL with the cancel spin lock held.
-    unsafe { routine(dev, irp) };
+    unsafe { crate::abi::call_cancel_fn(routine, dev, irp) };
     check_cancel_routine_exit(&cx, irp);
     1
 }

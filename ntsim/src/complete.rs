@@ -117,7 +117,9 @@ unsafe fn walk_stack(irp: *mut IRP) -> bool {
                 // SAFETY: the routine was set for this location by its driver, and is called
                 // as IoSetCompletionRoutine promises: with the upper device, the IRP and its
                 // context.
-                if unsafe { f(dev, irp, context) } == STATUS_MORE_PROCESSING_REQUIRED {
+                if unsafe { crate::abi::call_completion_fn(f, dev, irp, context) }
+                    == STATUS_MORE_PROCESSING_REQUIRED
+                {
                     return true;
                 }
             }

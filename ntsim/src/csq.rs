@@ -276,7 +276,7 @@ fn acquire(cx: &Cx, csq: PIO_CSQ) -> KIRQL {
         .expect("IO_CSQ.CsqAcquireLock is NULL");
     let mut irql: KIRQL = 0;
     // SAFETY: the driver registered `f` for this queue; `irql` is a valid out parameter.
-    unsafe { f(csq, &mut irql) };
+    unsafe { crate::abi::call_csq_acquire_lock_fn(f, csq, &mut irql) };
     let mut g = cx.lock();
     let held = &g.sched.actor(cx.me).held_locks;
     let learned = (held.len() == before + 1).then(|| held[before].0);
@@ -293,7 +293,7 @@ fn release(cx: &Cx, csq: PIO_CSQ, irql: KIRQL) {
         .expect("IO_CSQ.CsqReleaseLock is NULL");
     // SAFETY: the driver registered `f` for this queue; it is called with the IRQL its
     // CsqAcquireLock returned.
-    unsafe { f(csq, irql) };
+    unsafe { crate::abi::call_csq_release_lock_fn(f, csq, irql) };
     let mut g = cx.lock();
     if let Some(v) = g.csq.inside.get_mut(&cx.me)
         && let Some(i) = v.iter().rposition(|&q| q == csq as usize)
@@ -309,11 +309,11 @@ fn insert(cx: &Cx, csq: PIO_CSQ, irp: PIRP, insert_context: PVOID) -> NTSTATUS {
         let f = cbs.insert_irp_ex().expect("IO_CSQ.CsqInsertIrp is NULL");
         // SAFETY: the queue was initialized with IoCsqInitializeEx, so the slot holds the Ex
         // callback; it is called under the queue lock.
-        unsafe { f(csq, irp, insert_context) }
+        unsafe { crate::abi::call_csq_insert_ex_fn(f, csq, irp, insert_context) }
     } else {
         let f = cbs.CsqInsertIrp.expect("IO_CSQ.CsqInsertIrp is NULL");
         // SAFETY: the driver registered `f`; it is called under the queue lock.
-        unsafe { f(csq, irp) };
+        unsafe { crate::abi::call_csq_insert_fn(f, csq, irp) };
         STATUS_SUCCESS
     };
     let mut g = cx.lock();
@@ -340,7 +340,7 @@ fn remove(cx: &Cx, csq: PIO_CSQ, irp: PIRP) {
         .CsqRemoveIrp
         .expect("IO_CSQ.CsqRemoveIrp is NULL");
     // SAFETY: the driver registered `f`; the IRP is linked in its queue and the lock is held.
-    unsafe { f(csq, irp) };
+    unsafe { crate::abi::call_csq_remove_fn(f, csq, irp) };
     let mut g = cx.lock();
     g.csq.linked.remove(&(irp as usize));
     g.irp_event(
@@ -358,7 +358,7 @@ fn peek(cx: &Cx, csq: PIO_CSQ, irp: PIRP, peek_context: PVOID, seen: &mut Vec<us
         .CsqPeekNextIrp
         .expect("IO_CSQ.CsqPeekNextIrp is NULL");
     // SAFETY: the driver registered `f`; it is called under the queue lock.
-    let next = unsafe { f(csq, irp, peek_context) };
+    let next = unsafe { crate::abi::call_csq_peek_fn(f, csq, irp, peek_context) };
     if next.is_null() {
         return next;
     }
@@ -398,7 +398,7 @@ fn complete_canceled(cx: &Cx, csq: PIO_CSQ, irp: PIRP) {
         .CsqCompleteCanceledIrp
         .expect("IO_CSQ.CsqCompleteCanceledIrp is NULL");
     // SAFETY: the driver registered `f`; the IRP is out of the queue and the caller owns it.
-    unsafe { f(csq, irp) };
+    unsafe { crate::abi::call_csq_complete_canceled_fn(f, csq, irp) };
 }
 
 // ---- the kernel routines -----------------------------------------------------------------------

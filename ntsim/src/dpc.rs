@@ -129,7 +129,7 @@ pub(crate) fn call_routine(cx: &Cx, dpc: usize, a1: PVOID, a2: PVOID) {
     if let Some(f) = routine {
         // SAFETY: the routine and its context were registered together by KeInitializeDpc;
         // calling it at DISPATCH_LEVEL with the KDPC and its arguments is its contract.
-        unsafe { f(d, context, a1, a2) };
+        unsafe { crate::abi::call_dpc_fn(f, d, context, a1, a2) };
     }
     let mut g = cx.lock();
     let a = g.sched.actor(cx.me);

@@ -220,7 +220,7 @@ pub fn load_driver(name: &str, entry: PDRIVER_INITIALIZE) -> Result<PDRIVER_OBJE
     }
     // SAFETY: DriverEntry's contract: a fresh driver object and its registry path.
     let status = call_driver_routine(&cx, p as usize, "DriverEntry", PASSIVE_LEVEL, || unsafe {
-        entry(p, registry.as_ptr())
+        crate::abi::call_driver_entry(entry, p, registry.as_ptr())
     });
     if !crate::ntdef::NT_SUCCESS(status) {
         let mut g = cx.lock();
@@ -262,22 +262,27 @@ pub(crate) fn call_driver_routine<R>(
 /// Calls a driver routine expected to run at `irql` and checks that it returns at the IRQL it
 /// was called at, holding no spin lock and with balanced critical regions (rules C21, C22).
 pub(crate) fn call_checked<R>(cx: &Cx, what: &str, irql: u8, f: impl FnOnce() -> R) -> R {
-    let (entry_irql, entry_apc) = {
+    // The routine must leave the IRQL and the set of held spin locks as it found them: a caller
+    // may legitimately hold a lock of its own across the call (e.g. a driver that starts the
+    // next packet under its own lock), so compare with the entry state, not with zero.
+    let (entry_irql, entry_locks, entry_apc) = {
         let g = cx.lock();
         let a = g.sched.actor(cx.me);
         debug_assert!(a.irql == irql || irql == DISPATCH_LEVEL);
-        (a.irql, a.apc_disable)
+        (a.irql, a.held_locks.clone(), a.apc_disable)
     };
     let r = f();
     let mut g = cx.lock();
     let a = g.sched.actor(cx.me);
-    let (irql_now, locks, apc) = (a.irql, a.held_locks.len(), a.apc_disable);
-    if irql_now != entry_irql || locks != 0 {
+    let (irql_now, apc) = (a.irql, a.apc_disable);
+    let locks_changed = a.held_locks != entry_locks;
+    let extra = a.held_locks.len().saturating_sub(entry_locks.len());
+    if irql_now != entry_irql || locks_changed {
         let who = g.who(cx.me);
         g.report(
             Rule::IrqlChanged,
             format!(
-                "{what} returned at IRQL {irql_now} holding {locks} spin lock(s); it was called at IRQL {entry_irql}"
+                "{what} returned at IRQL {irql_now} holding {extra} more spin lock(s) than at entry; it was called at IRQL {entry_irql}"
             ),
             vec![who],
         );
@@ -326,7 +331,7 @@ pub(crate) fn call_dispatch(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
                 drv as usize,
                 "dispatch routine",
                 PASSIVE_LEVEL,
-                || unsafe { f(dev, irp) },
+                || unsafe { crate::abi::call_dispatch_fn(f, dev, irp) },
             );
             crate::iomgr::check_dispatch_return(cx, irp, sl, location, status);
             status

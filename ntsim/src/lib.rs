@@ -14,6 +14,7 @@
 
 #![allow(non_snake_case, non_upper_case_globals)]
 
+mod abi;
 pub mod breakpoint;
 pub mod cancel;
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod dpc;
 pub mod driver;
 pub mod driver_bugs;
 pub mod event;
+pub mod image;
 pub mod iomgr;
 pub mod irp;
 pub mod irql;

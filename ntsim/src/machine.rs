@@ -95,6 +95,7 @@ pub(crate) struct World {
     pub(crate) csq: crate::csq::CsqTable,
     pub(crate) startio: crate::startio::StartIoTable,
     pub(crate) iomgr: crate::iomgr::IoMgrTable,
+    pub(crate) images: crate::image::ImageTable,
 }
 
 impl World {
@@ -286,6 +287,7 @@ impl Kernel {
             csq: Default::default(),
             startio: Default::default(),
             iomgr: Default::default(),
+            images: Default::default(),
         };
         Kernel {
             m: Arc::new(Machine {

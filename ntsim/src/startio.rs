@@ -224,7 +224,7 @@ fn call_startio(cx: &Cx, dev: PDEVICE_OBJECT, irp: PIRP) {
     // SAFETY: the driver registered `startio` as its StartIo routine; it is called as its
     // contract says: at DISPATCH_LEVEL with the device and the IRP now current on it.
     call_checked(cx, "StartIo", DISPATCH_LEVEL, || unsafe {
-        startio(dev, irp)
+        crate::abi::call_startio_fn(startio, dev, irp)
     });
     let mut g = cx.lock();
     let me = cx.me;
@@ -423,7 +423,7 @@ pub unsafe fn IoStartPacket(
                 cx.point(Point::CancelRoutineEntry, irp as usize);
                 // SAFETY: the routine was given for this IRP; it is called as a cancel routine
                 // is: at DISPATCH_LEVEL with the cancel spin lock held.
-                unsafe { routine(dev, irp) };
+                unsafe { crate::abi::call_cancel_fn(routine, dev, irp) };
                 check_cancel_lock_released(&cx, irp);
             } else {
                 IoReleaseCancelSpinLock(irql);

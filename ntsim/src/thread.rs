@@ -188,7 +188,7 @@ pub unsafe fn PsCreateSystemThread(
             SYSTEM_PROCESS,
             Box::new(move || {
                 // SAFETY: the creator guarantees `start` may be called with `context` here.
-                unsafe { start(context as PVOID) };
+                unsafe { crate::abi::call_thread_start_fn(start, context as PVOID) };
             }),
         );
         g.reference(obj);

@@ -10,8 +10,8 @@ use ntsim::ntdef as nt;
 use crate::device::DeviceAccess;
 
 use super::{
-    CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, ThreadStartFn,
-    UnloadFn,
+    CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, StartIoFn,
+    ThreadStartFn, UnloadFn,
 };
 
 pub(crate) use nt::{
@@ -537,6 +537,96 @@ pub(crate) unsafe fn driver_set_dispatch(
 pub(crate) unsafe fn driver_set_unload(driver: *mut DriverObject, routine: UnloadFn) {
     // SAFETY: as above.
     unsafe { (*driver).DriverUnload = Some(routine) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IoStartPacket / StartIo and the cancel spin lock.
+
+pub(crate) unsafe fn irp_device_object(irp: *mut Irp) -> *mut DeviceObject {
+    // SAFETY: forwarded caller contract.
+    unsafe { current_stack_location(irp) }.DeviceObject
+}
+
+pub(crate) unsafe fn irp_cancel_irql(irp: *mut Irp) -> Kirql {
+    // SAFETY: the caller guarantees a live IRP.
+    unsafe { (*irp).CancelIrql }
+}
+
+pub(crate) fn cancel_lock_acquire() -> Kirql {
+    let mut old: Kirql = 0;
+    // SAFETY: `old` is writable.
+    unsafe { ntsim::spinlock::IoAcquireCancelSpinLock(&mut old) };
+    old
+}
+
+pub(crate) unsafe fn cancel_lock_release(irql: Kirql) {
+    ntsim::spinlock::IoReleaseCancelSpinLock(irql);
+}
+
+pub(crate) fn irql_raise_to_dispatch() -> Kirql {
+    ntsim::irql::KfRaiseIrql(nt::DISPATCH_LEVEL)
+}
+
+pub(crate) unsafe fn irql_lower(irql: Kirql) {
+    ntsim::irql::KeLowerIrql(irql);
+}
+
+pub(crate) unsafe fn device_current_irp(device: *mut DeviceObject) -> *mut Irp {
+    // SAFETY: the caller guarantees a live device object; address only.
+    let field = unsafe { &raw const (*device).CurrentIrp };
+    // SAFETY: IoStartNextPacket on another CPU may write it: read it once, volatile.
+    unsafe { ptr::read_volatile(field) }
+}
+
+pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mut Irp) -> bool {
+    // SAFETY: the caller guarantees a live device object; address only.
+    let queue = unsafe { &raw mut (*device).DeviceQueue };
+    // SAFETY: the device's queue and the IRP's entry, both live (caller contract).
+    unsafe {
+        ntsim::device_queue::KeRemoveEntryDeviceQueue(queue, Irp::device_queue_entry_ptr(irp)) != 0
+    }
+}
+
+pub(crate) unsafe fn start_packet(
+    device: *mut DeviceObject,
+    irp: *mut Irp,
+    key: Option<u32>,
+    cancel: DispatchCancelFn,
+) {
+    let mut key_value = key.unwrap_or(0);
+    let key_ptr: *mut u32 = if key.is_some() {
+        &mut key_value
+    } else {
+        ptr::null_mut()
+    };
+    // SAFETY: forwarded caller contract; `key_ptr` is null or a live local.
+    unsafe { ntsim::startio::IoStartPacket(device, irp, key_ptr, Some(cancel)) }
+}
+
+pub(crate) unsafe fn start_next_packet(device: *mut DeviceObject, cancelable: bool) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntsim::startio::IoStartNextPacket(device, u8::from(cancelable)) }
+}
+
+pub(crate) unsafe fn set_start_io_attributes(
+    device: *mut DeviceObject,
+    deferred: bool,
+    non_cancelable: bool,
+) {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        ntsim::startio::IoSetStartIoAttributes(device, u8::from(deferred), u8::from(non_cancelable))
+    }
+}
+
+pub(crate) unsafe fn driver_set_start_io(driver: *mut DriverObject, routine: StartIoFn) {
+    // SAFETY: the caller guarantees its own driver object.
+    unsafe { (*driver).DriverStartIo = Some(routine) }
+}
+
+pub(crate) unsafe fn device_driver(device: *mut DeviceObject) -> *mut DriverObject {
+    // SAFETY: the caller guarantees a live device object.
+    unsafe { (*device).DriverObject }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -808,6 +808,142 @@ pub(crate) unsafe fn driver_set_unload(driver: *mut DriverObject, routine: Unloa
 }
 
 // ---------------------------------------------------------------------------------------------
+// IoStartPacket / StartIo (spec A.11) and the cancel spin lock (spec A.3, A.5).
+
+/// A StartIo routine (`DRIVER_STARTIO`).
+pub(crate) type StartIoFn = unsafe extern "system" fn(device: *mut DeviceObject, irp: *mut Irp);
+
+/// The current stack location's `DeviceObject` (the device the IRP was sent to).
+///
+/// IRQL: any. # Safety: as [`irp_major_function`].
+#[inline]
+pub(crate) unsafe fn irp_device_object(irp: *mut Irp) -> *mut DeviceObject {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::irp_device_object(irp) }
+}
+
+/// `Irp->CancelIrql`: the IRQL a cancel routine releases the cancel spin lock to (spec A.4).
+///
+/// IRQL: any. # Safety: `irp` is a live IRP whose cancel routine is running (the caller).
+#[inline]
+pub(crate) unsafe fn irp_cancel_irql(irp: *mut Irp) -> Kirql {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::irp_cancel_irql(irp) }
+}
+
+/// `IoAcquireCancelSpinLock`: raises to DISPATCH_LEVEL; returns the previous IRQL.
+///
+/// IRQL: <= DISPATCH_LEVEL; the caller must not hold the cancel spin lock.
+#[inline]
+pub(crate) fn cancel_lock_acquire() -> Kirql {
+    imp::cancel_lock_acquire()
+}
+
+/// `IoReleaseCancelSpinLock(irql)`.
+///
+/// IRQL: DISPATCH_LEVEL. # Safety: the caller holds the cancel spin lock (acquired by itself,
+/// or handed to its cancel routine by IoCancelIrp/IoStartPacket).
+#[inline]
+pub(crate) unsafe fn cancel_lock_release(irql: Kirql) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::cancel_lock_release(irql) }
+}
+
+/// `KeRaiseIrql(DISPATCH_LEVEL, &old)`: returns the previous IRQL.
+///
+/// IRQL: <= DISPATCH_LEVEL.
+#[inline]
+pub(crate) fn irql_raise_to_dispatch() -> Kirql {
+    imp::irql_raise_to_dispatch()
+}
+
+/// `KeLowerIrql(irql)`.
+///
+/// IRQL: >= `irql`. # Safety: `irql` is what the matching raise returned, and no spin lock
+/// taken since then is still held.
+#[inline]
+pub(crate) unsafe fn irql_lower(irql: Kirql) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::irql_lower(irql) }
+}
+
+/// `DeviceObject->CurrentIrp` (set by IoStartPacket/IoStartNextPacket).
+///
+/// IRQL: any; meaningful under the cancel spin lock. # Safety: `device` is a live device object.
+#[inline]
+pub(crate) unsafe fn device_current_irp(device: *mut DeviceObject) -> *mut Irp {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::device_current_irp(device) }
+}
+
+/// `KeRemoveEntryDeviceQueue(&Device->DeviceQueue, &Irp->Tail.Overlay.DeviceQueueEntry)`:
+/// whether the IRP was queued (spec A.10).
+///
+/// IRQL: <= DISPATCH_LEVEL. # Safety: `device` is live; `irp` is a live IRP that was given to
+/// IoStartPacket for it.
+#[inline]
+pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mut Irp) -> bool {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::device_queue_remove_irp(device, irp) }
+}
+
+/// `IoStartPacket(device, irp, key, cancel)` (spec A.11.1).
+///
+/// IRQL: <= DISPATCH_LEVEL. # Safety: `device` is live and its driver has a StartIo; the
+/// caller owns `irp`, routed to `device`, marked pending, and gives it up.
+#[inline]
+pub(crate) unsafe fn start_packet(
+    device: *mut DeviceObject,
+    irp: *mut Irp,
+    key: Option<u32>,
+    cancel: DispatchCancelFn,
+) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::start_packet(device, irp, key, cancel) }
+}
+
+/// `IoStartNextPacket(device, cancelable)` (spec A.11.2).
+///
+/// IRQL: DISPATCH_LEVEL. # Safety: `device` is live and its driver has a StartIo.
+#[inline]
+pub(crate) unsafe fn start_next_packet(device: *mut DeviceObject, cancelable: bool) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::start_next_packet(device, cancelable) }
+}
+
+/// `IoSetStartIoAttributes(device, deferred, non_cancelable)` (spec A.11.3).
+///
+/// IRQL: any. # Safety: `device` is a live device object.
+#[inline]
+pub(crate) unsafe fn set_start_io_attributes(
+    device: *mut DeviceObject,
+    deferred: bool,
+    non_cancelable: bool,
+) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::set_start_io_attributes(device, deferred, non_cancelable) }
+}
+
+/// `DriverObject->DriverStartIo = routine`.
+///
+/// IRQL: PASSIVE_LEVEL. # Safety: `driver` is the caller's driver object, and no IRP has been
+/// started on its devices yet.
+#[inline]
+pub(crate) unsafe fn driver_set_start_io(driver: *mut DriverObject, routine: StartIoFn) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::driver_set_start_io(driver, routine) }
+}
+
+/// `DeviceObject->DriverObject`.
+///
+/// IRQL: any. # Safety: `device` is a live device object.
+#[inline]
+pub(crate) unsafe fn device_driver(device: *mut DeviceObject) -> *mut DriverObject {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::device_driver(device) }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Remove locks (spec A.17). One tag (null) for every acquisition.
 
 /// `IoInitializeRemoveLock(lock, tag, 0, 0)`.

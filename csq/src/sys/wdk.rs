@@ -25,8 +25,8 @@ use wdk_sys::ntddk;
 use crate::device::{DeviceAccess, Trustee};
 
 use super::{
-    CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, ThreadStartFn,
-    UnloadFn,
+    CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, StartIoFn,
+    ThreadStartFn, UnloadFn,
 };
 
 pub(crate) use wdk_sys::{
@@ -86,7 +86,10 @@ const_assert_eq!(offset_of!(Irp, AssociatedIrp), 24);
 const_assert_eq!(offset_of!(Irp, IoStatus), 48);
 const_assert_eq!(offset_of!(Irp, RequestorMode), 64);
 const_assert_eq!(offset_of!(Irp, CurrentLocation), 67);
+const_assert_eq!(offset_of!(Irp, PendingReturned), 65);
+const_assert_eq!(offset_of!(Irp, StackCount), 66);
 const_assert_eq!(offset_of!(Irp, Cancel), 68);
+const_assert_eq!(offset_of!(Irp, CancelIrql), 69);
 const_assert_eq!(offset_of!(Irp, CancelRoutine), 0x68);
 const_assert_eq!(size_of::<wdk_sys::PDRIVER_CANCEL>(), size_of::<usize>());
 const_assert_eq!(offset_of!(Irp, Tail), 120);
@@ -120,7 +123,15 @@ const_assert_eq!(
     ),
     0xB8
 );
-// IO_STATUS_BLOCK.
+// DeviceQueueEntry shares DriverContext's storage (IoStartPacket's device queue).
+const_assert_eq!(
+    offset_of!(Irp, Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry),
+    0x78
+);
+const_assert_eq!(offset_of!(Irp, Tail.Overlay.Thread), 152);
+const_assert_eq!(offset_of!(Irp, Tail.Overlay.OriginalFileObject), 192);
+// LIST_ENTRY and IO_STATUS_BLOCK.
+const_assert_eq!(offset_of!(ListEntry, Blink), 8);
 const_assert_eq!(size_of::<wdk_sys::IO_STATUS_BLOCK>(), 16);
 const_assert_eq!(offset_of!(wdk_sys::IO_STATUS_BLOCK, Information), 8);
 // IO_STACK_LOCATION: 0x48 bytes; Parameters.DeviceIoControl's lengths and code are
@@ -146,15 +157,35 @@ const_assert_eq!(
     offset_of!(IoStackLocation, Parameters.DeviceIoControl.IoControlCode),
     0x18
 );
+const_assert_eq!(
+    offset_of!(IoStackLocation, Parameters.DeviceIoControl.Type3InputBuffer),
+    32
+);
+const_assert_eq!(offset_of!(IoStackLocation, DeviceObject), 40);
 const_assert_eq!(offset_of!(IoStackLocation, FileObject), 48);
+const_assert_eq!(offset_of!(IoStackLocation, CompletionRoutine), 56);
+const_assert_eq!(offset_of!(IoStackLocation, Context), 64);
 // Kernel objects embedded in Rust values (sized and placed by the safe layer).
 const_assert_eq!(size_of::<ListEntry>(), 16);
 const_assert_eq!(size_of::<IoCsq>(), 64);
+const_assert_eq!(offset_of!(IoCsq, CsqInsertIrp), 8);
+const_assert_eq!(offset_of!(IoCsq, CsqRemoveIrp), 16);
+const_assert_eq!(offset_of!(IoCsq, CsqPeekNextIrp), 24);
+const_assert_eq!(offset_of!(IoCsq, CsqAcquireLock), 32);
+const_assert_eq!(offset_of!(IoCsq, CsqReleaseLock), 40);
+const_assert_eq!(offset_of!(IoCsq, CsqCompleteCanceledIrp), 48);
+const_assert_eq!(offset_of!(IoCsq, ReservePointer), 56);
 const_assert_eq!(size_of::<CsqIrpContext>(), 24);
+const_assert_eq!(offset_of!(CsqIrpContext, Irp), 8);
+const_assert_eq!(offset_of!(CsqIrpContext, Csq), 16);
 const_assert_eq!(size_of::<KTimer>(), 64);
+const_assert_eq!(offset_of!(KTimer, Dpc), 48);
 const_assert_eq!(size_of::<KDpc>(), 64);
+const_assert_eq!(offset_of!(KDpc, DeferredRoutine), 24);
+const_assert_eq!(offset_of!(KDpc, DeferredContext), 32);
 const_assert_eq!(size_of::<KEvent>(), 24);
 const_assert_eq!(size_of::<KSemaphore>(), 32);
+const_assert_eq!(offset_of!(KSemaphore, Limit), 24);
 const_assert_eq!(size_of::<KSpinLock>(), 8);
 // IO_REMOVE_LOCK: the free-build layout (32 bytes: the common block only). wdk-sys binds it
 // (no `DBG` debug block); `REMOVE_LOCK_SIZE` below tells the ...Ex routines so.
@@ -163,12 +194,18 @@ const_assert_eq!(size_of::<RemoveLockObject>(), 32);
 // mingw-w64 headers gives 328 (spec errata). The seam never sizes one (the I/O manager
 // allocates it); it relies on the offsets below, identical in both.
 const_assert!(size_of::<DeviceObject>() == 336 || size_of::<DeviceObject>() == 328);
+const_assert_eq!(offset_of!(DeviceObject, DriverObject), 8);
+const_assert_eq!(offset_of!(DeviceObject, NextDevice), 16);
+const_assert_eq!(offset_of!(DeviceObject, CurrentIrp), 32);
 const_assert_eq!(offset_of!(DeviceObject, Flags), 48);
 const_assert_eq!(offset_of!(DeviceObject, Characteristics), 52);
 const_assert_eq!(offset_of!(DeviceObject, DeviceExtension), 64);
+const_assert_eq!(offset_of!(DeviceObject, StackSize), 76);
+const_assert_eq!(offset_of!(DeviceObject, DeviceQueue), 160);
 // DRIVER_OBJECT.
 const_assert_eq!(size_of::<DriverObject>(), 336);
 const_assert_eq!(offset_of!(DriverObject, DeviceObject), 8);
+const_assert_eq!(offset_of!(DriverObject, DriverStartIo), 96);
 const_assert_eq!(offset_of!(DriverObject, DriverUnload), 104);
 const_assert_eq!(offset_of!(DriverObject, MajorFunction), 112);
 const_assert_eq!(
@@ -303,9 +340,7 @@ unsafe fn ke_raise_irql(new: Kirql) -> Kirql {
     let old = ke_get_current_irql();
     debug_assert!(new >= old, "KeRaiseIrql to a lower IRQL");
     // SAFETY: CPL 0; raising the task priority only masks interrupts (caller contract).
-    unsafe {
-        asm!("mov cr8, {}", in(reg) u64::from(new), options(nomem, nostack, preserves_flags))
-    };
+    unsafe { asm!("mov cr8, {}", in(reg) u64::from(new), options(nostack, preserves_flags)) };
     old
 }
 
@@ -316,9 +351,57 @@ unsafe fn ke_raise_irql(new: Kirql) -> Kirql {
 /// `old` is what the matching [`ke_raise_irql`] (or spin lock acquire) returned.
 unsafe fn ke_lower_irql(old: Kirql) {
     // SAFETY: CPL 0; the caller restores an IRQL it raised from (caller contract).
-    unsafe {
-        asm!("mov cr8, {}", in(reg) u64::from(old), options(nomem, nostack, preserves_flags))
-    };
+    unsafe { asm!("mov cr8, {}", in(reg) u64::from(old), options(nostack, preserves_flags)) };
+}
+
+// The exported equivalents of the IRQL inlines (x64 ntoskrnl exports them for binary
+// compatibility; wdk-sys does not bind them because the headers define the names as inlines).
+// Used unless the `header-inlines` feature is on: ntsim's image loader binds these imports,
+// while an inline CR8 access cannot be intercepted in a user-mode process.
+unsafe extern "system" {
+    #[link_name = "KeGetCurrentIrql"]
+    fn KeGetCurrentIrqlExport() -> Kirql;
+    fn KeRaiseIrqlToDpcLevel() -> Kirql;
+    #[link_name = "KeLowerIrql"]
+    fn KeLowerIrqlExport(NewIrql: Kirql);
+}
+
+/// The current IRQL: [`ke_get_current_irql`] or the `KeGetCurrentIrql` export.
+fn current_irql_impl() -> Kirql {
+    if cfg!(feature = "header-inlines") {
+        ke_get_current_irql()
+    } else {
+        // SAFETY: no preconditions; callable at any IRQL.
+        unsafe { KeGetCurrentIrqlExport() }
+    }
+}
+
+/// Raises the IRQL to DISPATCH_LEVEL: [`ke_raise_irql`] or the `KeRaiseIrqlToDpcLevel` export.
+///
+/// # Safety
+/// The current IRQL is <= DISPATCH_LEVEL; the caller lowers it again with [`lower_irql_impl`].
+unsafe fn raise_irql_to_dpc_impl() -> Kirql {
+    if cfg!(feature = "header-inlines") {
+        // SAFETY: forwarded caller contract.
+        unsafe { ke_raise_irql(super::DISPATCH_LEVEL) }
+    } else {
+        // SAFETY: forwarded caller contract.
+        unsafe { KeRaiseIrqlToDpcLevel() }
+    }
+}
+
+/// Lowers the IRQL: [`ke_lower_irql`] or the `KeLowerIrql` export.
+///
+/// # Safety
+/// As [`ke_lower_irql`].
+unsafe fn lower_irql_impl(old: Kirql) {
+    if cfg!(feature = "header-inlines") {
+        // SAFETY: forwarded caller contract.
+        unsafe { ke_lower_irql(old) }
+    } else {
+        // SAFETY: forwarded caller contract.
+        unsafe { KeLowerIrqlExport(old) }
+    }
 }
 
 /// `KeInitializeSpinLock`: the header version stores 0 (released) in the lock word.
@@ -623,7 +706,7 @@ pub(crate) unsafe fn csq_remove_next_irp(csq: *mut IoCsq, peek_context: *mut c_v
 // IRQL and spin locks.
 
 pub(crate) fn current_irql() -> Kirql {
-    ke_get_current_irql()
+    current_irql_impl()
 }
 
 pub(crate) unsafe fn spin_lock_init(lock: *mut KSpinLock) {
@@ -1092,6 +1175,116 @@ pub(crate) unsafe fn driver_set_unload(driver: *mut DriverObject, routine: Unloa
     let routine = as_c_callback!(routine, UnloadFn => unsafe extern "C" fn(*mut DriverObject));
     // SAFETY: as above.
     unsafe { (*driver).DriverUnload = routine }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IoStartPacket / StartIo and the cancel spin lock (KeRaiseIrql/KeLowerIrql: the inline
+// routines section).
+
+pub(crate) unsafe fn irp_device_object(irp: *mut Irp) -> *mut DeviceObject {
+    // SAFETY: forwarded caller contract.
+    unsafe { current_stack_location(irp) }.DeviceObject
+}
+
+pub(crate) unsafe fn irp_cancel_irql(irp: *mut Irp) -> Kirql {
+    // SAFETY: the caller guarantees a live IRP.
+    unsafe { (*irp).CancelIrql }
+}
+
+pub(crate) fn cancel_lock_acquire() -> Kirql {
+    let mut old: Kirql = 0;
+    // SAFETY: `old` is writable.
+    unsafe { ntddk::IoAcquireCancelSpinLock(&mut old) };
+    old
+}
+
+pub(crate) unsafe fn cancel_lock_release(irql: Kirql) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::IoReleaseCancelSpinLock(irql) }
+}
+
+/// Raises the IRQL to DISPATCH_LEVEL unless it already is that high (what IoStartPacket's
+/// callers do with `KeRaiseIrql`); returns the previous IRQL for [`irql_lower`].
+pub(crate) fn irql_raise_to_dispatch() -> Kirql {
+    let old = current_irql_impl();
+    if old < super::DISPATCH_LEVEL {
+        // SAFETY: raising from below DISPATCH_LEVEL; the caller lowers it with `irql_lower`.
+        unsafe { raise_irql_to_dpc_impl() };
+    }
+    old
+}
+
+pub(crate) unsafe fn irql_lower(irql: Kirql) {
+    // SAFETY: forwarded caller contract (`irql` is what `irql_raise_to_dispatch` returned).
+    unsafe { lower_irql_impl(irql) }
+}
+
+pub(crate) unsafe fn device_current_irp(device: *mut DeviceObject) -> *mut Irp {
+    // SAFETY: the caller guarantees a live device object; address only.
+    let field = unsafe { &raw const (*device).CurrentIrp };
+    // SAFETY: IoStartNextPacket on another CPU may write it: read it once, volatile.
+    unsafe { ptr::read_volatile(field) }
+}
+
+pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mut Irp) -> bool {
+    // SAFETY: the caller guarantees a live device object; address only.
+    let queue = unsafe { &raw mut (*device).DeviceQueue };
+    let entry = irp
+        .wrapping_byte_add(offset_of!(
+            Irp,
+            Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry
+        ))
+        .cast::<wdk_sys::KDEVICE_QUEUE_ENTRY>();
+    // SAFETY: the device's queue and the IRP's entry, both live (caller contract).
+    unsafe { ntddk::KeRemoveEntryDeviceQueue(queue, entry) != 0 }
+}
+
+pub(crate) unsafe fn start_packet(
+    device: *mut DeviceObject,
+    irp: *mut Irp,
+    key: Option<u32>,
+    cancel: DispatchCancelFn,
+) {
+    let mut key_value = key.unwrap_or(0);
+    let key_ptr: *mut u32 = if key.is_some() {
+        &mut key_value
+    } else {
+        ptr::null_mut()
+    };
+    let cancel = as_c_callback!(
+        cancel,
+        DispatchCancelFn => unsafe extern "C" fn(*mut DeviceObject, *mut Irp)
+    );
+    // SAFETY: forwarded caller contract; `key_ptr` is null or a live local.
+    unsafe { ntddk::IoStartPacket(device, irp, key_ptr, cancel) }
+}
+
+pub(crate) unsafe fn start_next_packet(device: *mut DeviceObject, cancelable: bool) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::IoStartNextPacket(device, u8::from(cancelable)) }
+}
+
+pub(crate) unsafe fn set_start_io_attributes(
+    device: *mut DeviceObject,
+    deferred: bool,
+    non_cancelable: bool,
+) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::IoSetStartIoAttributes(device, u8::from(deferred), u8::from(non_cancelable)) }
+}
+
+pub(crate) unsafe fn driver_set_start_io(driver: *mut DriverObject, routine: StartIoFn) {
+    let routine = as_c_callback!(
+        routine,
+        StartIoFn => unsafe extern "C" fn(*mut DeviceObject, *mut Irp)
+    );
+    // SAFETY: caller contract: our driver object.
+    unsafe { (*driver).DriverStartIo = routine }
+}
+
+pub(crate) unsafe fn device_driver(device: *mut DeviceObject) -> *mut DriverObject {
+    // SAFETY: the caller guarantees a live device object.
+    unsafe { (*device).DriverObject }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -107,3 +107,100 @@ impl RawIrp {
 pub fn machine() -> ntsim::Kernel {
     ntsim::Kernel::new(ntsim::Config::default())
 }
+
+/// One completion seen by a [`Log`]: the IRP, its status and the virtual time (100 ns units).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Done {
+    pub irp: usize,
+    pub status: NTSTATUS,
+    pub time: u64,
+}
+
+/// A test's completion log (leaked: completion routines reach it through a raw context).
+pub type Log = &'static std::sync::Mutex<Vec<Done>>;
+
+/// A fresh completion log.
+pub fn new_log() -> Log {
+    Box::leak(Box::new(std::sync::Mutex::new(Vec::new())))
+}
+
+unsafe extern "system" fn log_completion(
+    _dev: PDEVICE_OBJECT,
+    irp: PIRP,
+    context: PVOID,
+) -> NTSTATUS {
+    // SAFETY: the context is the `Log` given to `RawIrp::logged`.
+    let log = unsafe { &*context.cast::<std::sync::Mutex<Vec<Done>>>() };
+    // SAFETY: IoCompleteRequest passes the live IRP.
+    let status = unsafe { (*irp).IoStatus.status() };
+    log.lock().unwrap().push(Done {
+        irp: irp as usize,
+        status,
+        time: ntsim::clock::KeQueryInterruptTime(),
+    });
+    STATUS_SUCCESS
+}
+
+impl RawIrp {
+    /// Records the IRP's completion (status and time) in `log`, through a completion routine
+    /// in its current stack location.
+    pub fn logged(self, log: Log) -> RawIrp {
+        let sl = self.sl();
+        // SAFETY: the IRP and its current stack location are live and not yet dispatched.
+        let sl = unsafe { &mut *sl };
+        sl.CompletionRoutine = Some(log_completion);
+        sl.Context = std::ptr::from_ref(log).cast_mut().cast();
+        sl.Control |= SL_INVOKE_ON_SUCCESS | SL_INVOKE_ON_ERROR | SL_INVOKE_ON_CANCEL;
+        self
+    }
+}
+
+/// The completions of `log` as (irp, status, time in ms).
+pub fn completions(log: Log) -> Vec<(RawIrp, NTSTATUS, u64)> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|d| (RawIrp(d.irp), d.status, d.time / 10_000))
+        .collect()
+}
+
+/// The virtual time in milliseconds.
+pub fn now_ms() -> u64 {
+    ntsim::clock::KeQueryInterruptTime() / 10_000
+}
+
+/// Sleeps (as an emulated thread) until `ms` milliseconds of virtual time.
+pub fn sleep_until_ms(ms: u64) {
+    let now = ntsim::clock::KeQueryInterruptTime();
+    let target = ms * 10_000;
+    if target > now {
+        let mut interval = -((target - now) as i64);
+        // SAFETY: `interval` is a live local.
+        unsafe { ntsim::wait::KeDelayExecutionThread(KernelMode, 0, &mut interval) };
+    }
+}
+
+/// Sends `irp` to the first device of `driver` as the I/O manager would (the current stack
+/// location names the device; the driver's MajorFunction entry is called); returns the
+/// dispatch routine's status.
+pub fn send(driver: *mut DRIVER_OBJECT, irp: RawIrp) -> NTSTATUS {
+    // SAFETY: a loaded driver with a device.
+    let dev: *mut DEVICE_OBJECT = unsafe { (*driver).DeviceObject };
+    let sl = irp.sl();
+    // SAFETY: the IRP's current stack location exists.
+    unsafe { (*sl).DeviceObject = dev };
+    // SAFETY: as above.
+    let major = unsafe { (*sl).MajorFunction };
+    // SAFETY: the driver object is live.
+    let routine = unsafe { (*driver).MajorFunction[major as usize] }.expect("dispatch routine");
+    // SAFETY: the dispatch routine's contract: its device and an IRP routed to it.
+    unsafe { routine(dev, irp.ptr()) }
+}
+
+/// Calls the driver's unload routine, as the I/O manager does once the driver is idle.
+pub fn unload(driver: *mut DRIVER_OBJECT) {
+    // SAFETY: the driver is loaded.
+    let routine = unsafe { (*driver).DriverUnload }.expect("unload routine");
+    // SAFETY: the caller has no I/O in flight.
+    unsafe { routine(driver) };
+}

@@ -339,7 +339,7 @@ fn run_unload(cx: &Cx, d: usize) -> LeakReport {
     let routine = unsafe { (*driver).DriverUnload }.expect("checked at request");
     // SAFETY: DriverUnload's contract: its driver object, at PASSIVE_LEVEL, once.
     crate::driver::call_driver_routine(cx, d, "DriverUnload", PASSIVE_LEVEL, || unsafe {
-        routine(driver)
+        crate::abi::call_unload_fn(routine, driver)
     });
     let mut g = cx.lock();
     let report = g.collect_leaks(d, &devices);

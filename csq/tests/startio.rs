@@ -1,0 +1,328 @@
+//! The StartIo wrapper on ntsim: a small timer device (model S: one request in service, its
+//! timer armed when it enters service, the DPC completes it) driven through the D-15…D-20-like
+//! sequences of spec D, with the races of spec A.11.4 (P1, P2) and B.5 (P5) forced with
+//! breakpoints.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use csq::pinned_init::{pin_data, pin_init};
+use csq::{
+    DeviceConfig, DeviceHandler, DispatchLevel, DispatchStatus, DriverObject, InService, Interval,
+    Irp, NtStatus, ServiceTag, StartIoHandler, StartIoQueue, Timer, TimerCallback, TimerKind,
+    TransferMethod, ctl_code,
+};
+use ntsim::breakpoint::{Breakpoint, Filter, Point};
+use ntsim::ntdef::{DRIVER_OBJECT, STATUS_CANCELLED, STATUS_PENDING, STATUS_SUCCESS};
+use ntsim::thread::SystemThread;
+use support::{RawIrp, completions, machine, new_log, now_ms, send, sleep_until_ms};
+
+/// The request's due time in milliseconds is its input length (the buffer is not read).
+const IOCTL_WAIT: u32 = ctl_code(0x22, 0x800, TransferMethod::Buffered, 0);
+
+static CANCEL_HOOKS: AtomicUsize = AtomicUsize::new(0);
+
+#[pin_data]
+struct TimerDevice {
+    #[pin]
+    timer: Timer<TimerDevice>,
+    sio: StartIoQueue,
+}
+
+csq::impl_has_timer!(TimerDevice, timer);
+
+impl DeviceHandler for TimerDevice {
+    fn device_control(&self, irp: Irp) -> DispatchStatus {
+        match irp.ioctl_code() {
+            Some(IOCTL_WAIT) => self.sio.start_packet(irp).into(),
+            _ => irp.complete(NtStatus::NOT_IMPLEMENTED, 0).into(),
+        }
+    }
+}
+
+impl StartIoHandler for TimerDevice {
+    fn start_io_queue(&self) -> &StartIoQueue {
+        &self.sio
+    }
+
+    fn start_io(&self, request: InService<'_>, _level: DispatchLevel<'_>) {
+        let due = u64::from(request.input_buffer_length());
+        if due == 0 {
+            request.complete(NtStatus::SUCCESS, 0);
+        } else {
+            request.arm_timer(&self.timer, Interval::from_millis(due));
+        }
+    }
+
+    fn cancelled_in_service(&self, _tag: ServiceTag, _level: DispatchLevel<'_>) {
+        CANCEL_HOOKS.fetch_add(1, Ordering::Relaxed);
+        self.timer.cancel();
+    }
+}
+
+impl TimerCallback for TimerDevice {
+    fn expired(&self, _level: DispatchLevel<'_>) {
+        ntsim::breakpoint::named_point("sio.dpc");
+        if let Some(request) = self.sio.claim_expired(&self.timer) {
+            request.complete(NtStatus::SUCCESS, 0);
+        }
+    }
+}
+
+fn init(driver: &DriverObject) -> Result<(), NtStatus> {
+    let config = DeviceConfig {
+        name: csq::wstr!("\\Device\\SioTest"),
+        symbolic_link: None,
+        sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
+        device_type: 0x22,
+        characteristics: 0x100,
+        exclusive: false,
+        buffered_io: true,
+    };
+    driver.create_startio_device(
+        &config,
+        pin_init!(TimerDevice {
+            timer <- Timer::new(TimerKind::Notification),
+            sio: StartIoQueue::new(),
+        }),
+    )?;
+    Ok(())
+}
+
+csq::driver_entry!(fn sio_driver_entry = init);
+
+fn load() -> *mut DRIVER_OBJECT {
+    ntsim::driver::load_driver("SioTest", Some(sio_driver_entry)).unwrap()
+}
+
+/// A request due after `ms`, logged in `log`, not yet sent. Its buffer is leaked (tests are
+/// short-lived).
+fn request(ms: u32, log: support::Log) -> RawIrp {
+    let buf: &'static mut [u8] = Box::leak(vec![0u8; 1].into_boxed_slice());
+    RawIrp::ioctl(IOCTL_WAIT, 0xF11E, buf, ms, 0).logged(log)
+}
+
+/// A machine with `cpus` CPUs: threads parked at DISPATCH_LEVEL keep their CPU.
+fn machine_with_cpus(cpus: usize) -> ntsim::Kernel {
+    ntsim::Kernel::new(ntsim::Config {
+        cpus,
+        ..ntsim::Config::default()
+    })
+}
+
+fn device_of(driver: *mut DRIVER_OBJECT) -> *mut ntsim::ntdef::DEVICE_OBJECT {
+    // SAFETY: a loaded driver with one device.
+    unsafe { (*driver).DeviceObject }
+}
+
+#[test]
+fn requests_are_served_one_at_a_time_in_order() {
+    let out = machine().run(|| {
+        let driver = load();
+        let log = new_log();
+        let (a, b, c) = (request(10, log), request(20, log), request(0, log));
+        assert_eq!(send(driver, a), STATUS_PENDING);
+        assert_eq!(send(driver, b), STATUS_PENDING);
+        assert_eq!(send(driver, c), STATUS_PENDING);
+        sleep_until_ms(100);
+        // b enters service when a expires (10), c (due 0) when b expires (30), at once.
+        assert_eq!(
+            completions(log),
+            [
+                (a, STATUS_SUCCESS, 10),
+                (b, STATUS_SUCCESS, 30),
+                (c, STATUS_SUCCESS, 30)
+            ]
+        );
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
+
+#[test]
+fn cancelling_a_queued_request_completes_it_at_once_and_leaves_the_one_in_service() {
+    let out = machine().run(|| {
+        let driver = load();
+        let log = new_log();
+        let (a, b, c) = (request(50, log), request(20, log), request(20, log));
+        for r in [a, b, c] {
+            assert_eq!(send(driver, r), STATUS_PENDING);
+        }
+        sleep_until_ms(5);
+        assert!(
+            b.cancel(),
+            "a queued request has the crate's cancel routine"
+        );
+        assert_eq!(completions(log), [(b, STATUS_CANCELLED, 5)]);
+        sleep_until_ms(200);
+        assert_eq!(
+            completions(log),
+            [
+                (b, STATUS_CANCELLED, 5),
+                (a, STATUS_SUCCESS, 50),
+                (c, STATUS_SUCCESS, 70)
+            ]
+        );
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
+
+#[test]
+fn cancelling_the_request_in_service_completes_it_first_and_the_next_enters_service_at_once() {
+    let out = machine().run(|| {
+        let driver = load();
+        let log = new_log();
+        let (a, b, c) = (request(100, log), request(0, log), request(30, log));
+        for r in [a, b, c] {
+            assert_eq!(send(driver, r), STATUS_PENDING);
+        }
+        sleep_until_ms(10);
+        let hooks = CANCEL_HOOKS.load(Ordering::Relaxed);
+        assert!(a.cancel(), "the request in service stays cancelable");
+        assert!(CANCEL_HOOKS.load(Ordering::Relaxed) > hooks);
+        // a first, then b (due 0) at the same instant, then c 30 ms later.
+        sleep_until_ms(200);
+        assert_eq!(
+            completions(log),
+            [
+                (a, STATUS_CANCELLED, 10),
+                (b, STATUS_SUCCESS, 10),
+                (c, STATUS_SUCCESS, 40)
+            ]
+        );
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
+
+/// P5: the DPC of request a's arming is held after a's timer expired; a is cancelled, b enters
+/// service and re-arms the shared timer. The stale DPC must not complete b.
+#[test]
+fn a_stale_dpc_gets_nothing_after_the_timer_was_rearmed_for_the_next_request() {
+    let out = machine_with_cpus(4).run(|| {
+        let driver = load();
+        let log = new_log();
+        let (a, b) = (request(10, log), request(50, log));
+        // The timer expires on the CPU that armed it: arm a's from CPU 1, so that its held DPC
+        // does not keep this thread's CPU.
+        let driver_addr = driver as usize;
+        SystemThread::spawn_on(1, "sender", move || {
+            let driver = driver_addr as *mut DRIVER_OBJECT;
+            assert_eq!(send(driver, a), STATUS_PENDING);
+            assert_eq!(send(driver, b), STATUS_PENDING);
+        })
+        .join();
+        let bp = Breakpoint::set(Point::Named("sio.dpc"), Filter::Any);
+        bp.wait_hit();
+        assert_eq!(now_ms(), 10);
+        // a's timer has fired, its DPC is held: a is still in service and cancelable.
+        assert!(a.cancel());
+        assert_eq!(completions(log), [(a, STATUS_CANCELLED, 10)]);
+        bp.clear(); // the stale DPC runs now: b's arming has not expired
+        sleep_until_ms(59);
+        assert_eq!(completions(log).len(), 1, "b must not complete early");
+        sleep_until_ms(200);
+        assert_eq!(
+            completions(log),
+            [(a, STATUS_CANCELLED, 10), (b, STATUS_SUCCESS, 60)]
+        );
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
+
+/// P1: IoStartPacket made a current and is about to call StartIo; a is cancelled on another
+/// thread, whose cancel routine is held just as it completes a (cancel lock released, next
+/// packet not started). StartIo then runs for a: it must leave a to the cancel routine.
+#[test]
+fn startio_leaves_a_request_whose_cancel_routine_already_runs_to_it() {
+    let out = machine_with_cpus(4).run(|| {
+        let driver = load();
+        let log = new_log();
+        let (a, b) = (request(10, log), request(20, log));
+        let at_startio = Breakpoint::set(Point::StartIoEntry, Filter::Object(a.0));
+        let driver_addr = driver as usize;
+        let sender = SystemThread::spawn("sender", move || {
+            let _ = send(driver_addr as *mut DRIVER_OBJECT, a);
+        });
+        at_startio.wait_hit();
+        let at_complete = Breakpoint::set(Point::CompleteRequestEntry, Filter::Object(a.0));
+        let canceller = SystemThread::spawn("canceller", move || {
+            assert!(a.cancel());
+        });
+        ntsim::irp::designate_canceller(a.ptr(), canceller.actor());
+        at_complete.wait_hit();
+        at_startio.clear(); // StartIo(a) runs while the cancel routine owns a
+        sender.join();
+        at_complete.clear();
+        canceller.join();
+        assert_eq!(send(driver, b), STATUS_PENDING);
+        sleep_until_ms(100);
+        let done = completions(log);
+        assert_eq!(done[0], (a, STATUS_CANCELLED, 0));
+        assert_eq!(done[1], (b, STATUS_SUCCESS, 20));
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
+
+/// P2: a request cancelled before IoStartPacket installed the cancel routine (IoCancelIrp
+/// returned FALSE). On an idle device StartIo completes it; on a busy one IoStartPacket calls
+/// the cancel routine at once. Either way the device keeps serving.
+#[test]
+fn a_request_cancelled_before_start_packet_is_completed_not_left_hanging() {
+    let out = machine().run(|| {
+        let driver = load();
+        let log = new_log();
+        let (a, b, c, d) = (
+            request(10, log),
+            request(10, log),
+            request(10, log),
+            request(10, log),
+        );
+        assert!(!a.cancel(), "no cancel routine yet");
+        assert_eq!(send(driver, a), STATUS_PENDING); // idle device: StartIo completes it
+        assert_eq!(send(driver, b), STATUS_PENDING); // b in service
+        assert!(!c.cancel());
+        assert_eq!(send(driver, c), STATUS_PENDING); // busy device: cancel routine at once
+        assert_eq!(send(driver, d), STATUS_PENDING);
+        sleep_until_ms(100);
+        assert_eq!(
+            completions(log),
+            [
+                (a, STATUS_CANCELLED, 0),
+                (c, STATUS_CANCELLED, 0),
+                (b, STATUS_SUCCESS, 10),
+                (d, STATUS_SUCCESS, 20)
+            ]
+        );
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
+
+/// DeferredStartIo: many requests that StartIo completes synchronously nest StartIo at most
+/// twice (spec A.11.3), and no StartIoRecursion warning is given.
+#[test]
+fn synchronous_completions_nest_startio_at_most_twice() {
+    let out = machine().run(|| {
+        let driver = load();
+        let log = new_log();
+        let gate = request(10, log);
+        assert_eq!(send(driver, gate), STATUS_PENDING);
+        let rest: Vec<RawIrp> = (0..8).map(|_| request(0, log)).collect();
+        for r in &rest {
+            assert_eq!(send(driver, *r), STATUS_PENDING);
+        }
+        sleep_until_ms(50);
+        let done = completions(log);
+        assert_eq!(done.len(), 9);
+        assert!(done.iter().all(|&(_, s, t)| s == STATUS_SUCCESS && t == 10));
+        let depth = ntsim::startio::startio_max_depth(device_of(driver));
+        assert!(depth <= 2, "StartIo nested {depth} deep");
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
