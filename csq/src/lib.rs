@@ -153,7 +153,7 @@
 //! csq::driver_entry!(fn driver_entry = init);
 //! # const CONFIG: DeviceConfig = DeviceConfig {
 //! #     name: csq::wstr!("\\Device\\Waiter"), symbolic_link: None,
-//! #     sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"), device_type: 0x22,
+//! #     access: csq::DeviceAccess::SystemAndAdministrators, device_type: 0x22,
 //! #     characteristics: 0x100, exclusive: false, buffered_io: true,
 //! # };
 //! # include!("../doc/harness.rs");
@@ -234,7 +234,7 @@
 //! csq::driver_entry!(fn driver_entry = init);
 //! # const CONFIG: DeviceConfig = DeviceConfig {
 //! #     name: csq::wstr!("\\Device\\Waiter"), symbolic_link: None,
-//! #     sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"), device_type: 0x22,
+//! #     access: csq::DeviceAccess::SystemAndAdministrators, device_type: 0x22,
 //! #     characteristics: 0x100, exclusive: false, buffered_io: true,
 //! # };
 //! # include!("../doc/harness.rs");
