@@ -255,7 +255,9 @@
 //! - [`SpinLock`] (guards its data; the guard proves [`DispatchLevel`]), [`Event`],
 //!   [`Semaphore`], [`wait_any`], [`Timer`] (drop cancels and waits for a running DPC),
 //!   [`SystemThread`] (joined before its data goes), [`UserEvent`] (referenced from a handle
-//!   with the requester's access mode), [`RemoveLock`].
+//!   with the requester's access mode), [`RemoveLock`], [`PoolBox`] (a value in its own pool
+//!   block, for records allocated per request), [`PoolArc`] (the same, shared by reference
+//!   count: a record that a list and a running request both hold).
 //! - [`StartIoQueue`] and [`StartIoHandler`] (the safe StartIo wrapper) and [`SerialWorker`]
 //!   with its [`SerialHandler`] (the worker thread that replaces StartIo).
 //! - [`DriverObject::create_device`] with a [`DeviceConfig`] (a [`DeviceAccess`] DACL, symbolic
@@ -272,6 +274,8 @@ pub mod image;
 mod irp;
 mod irql;
 mod policy;
+mod pool;
+mod pool_arc;
 mod queue;
 mod remove_lock;
 mod semaphore;
@@ -293,6 +297,8 @@ pub use irp::{
 };
 pub use irql::{DispatchLevel, current_irql};
 pub use policy::{Bounded, Fifo, Keyed, Position, QueuePolicy};
+pub use pool::PoolBox;
+pub use pool_arc::PoolArc;
 pub use queue::{CancelSafeQueue, Filter, Refused, Ticket};
 pub use remove_lock::{RemoveLock, RemoveLockGuard};
 pub use semaphore::Semaphore;

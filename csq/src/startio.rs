@@ -656,3 +656,89 @@ pub(crate) unsafe fn run_cancel<E: StartIoHandler>(
         unsafe { Irp::from_sys(irp) }.complete(NtStatus::CANCELLED, 0);
     }
 }
+
+impl StartIoQueue {
+    /// `IRP_MJ_CLEANUP` of a handle: cancels every request sent on `file` — the one in service
+    /// first (unless the device is non-cancelable: then it completes normally), then its queued
+    /// ones, oldest first — and only then starts the next packet, so that a request of another
+    /// handle enters service after all of them (`docs/timer-event-design.md`, "order of
+    /// completions at one instant", rule 2). Each is completed with `STATUS_CANCELLED`/0.
+    ///
+    /// `stop` runs first, with the tag of the request in service if it was taken: stop its work
+    /// (e.g. cancel the timer; as in [`StartIoHandler::cancelled_in_service`], the result does
+    /// not decide anything: a DPC that fired finds nothing to claim).
+    ///
+    /// Everything is taken under the cancel spin lock in one go (the in-service request by
+    /// `IoSetCancelRoutine(NULL)`, each queued one by the same exchange and
+    /// `KeRemoveEntryDeviceQueue`), so a concurrent cancellation of one of them either ran
+    /// before (and completed it) or finds no routine. Returns how many requests were cancelled.
+    ///
+    /// IRQL: <= DISPATCH_LEVEL (normally PASSIVE_LEVEL, in the cleanup dispatch routine). Call
+    /// it after the handle's dispatch routines are run down (its remove lock), so that no new
+    /// request of `file` arrives meanwhile.
+    pub fn cancel_file(
+        &self,
+        file: crate::irp::FileObject,
+        stop: impl FnOnce(ServiceTag),
+    ) -> usize {
+        let device = self.device();
+        let mut taken = core::mem::MaybeUninit::<sys::ListEntry>::uninit();
+        let head = taken.as_mut_ptr();
+        // SAFETY: a local head that does not move until the end of this function.
+        unsafe { sys::list_init(head) };
+        let of_file = |irp: *mut sys::Irp| {
+            // SAFETY: a live IRP (in service or queued, under the cancel spin lock).
+            (unsafe { sys::irp_file_object(irp) }) as usize == file.addr()
+        };
+        let lock = CancelLock::acquire();
+        let st = self.state(&lock);
+        let mut in_service = None;
+        if !st.in_service.is_null() && !self.is_non_cancelable() && of_file(st.in_service) {
+            let raw = st.in_service;
+            // SAFETY: the request in service is live; we hold the cancel spin lock, so no
+            // cancel routine can be running for it (spec A.3).
+            if unsafe { sys::irp_set_cancel_routine(raw, None) }.is_some() {
+                in_service = Some((raw, ServiceTag(st.tag)));
+                st.in_service = ptr::null_mut();
+                st.armed = false;
+            }
+        }
+        let mut count = usize::from(in_service.is_some());
+        // SAFETY: our device, its queue walked under the cancel spin lock.
+        let mut cur = unsafe { sys::device_queue_next_irp(device, ptr::null_mut()) };
+        while !cur.is_null() {
+            // SAFETY: `cur` is queued on `device` (read before it may be unlinked).
+            let next = unsafe { sys::device_queue_next_irp(device, cur) };
+            // SAFETY: a queued IRP, given to IoStartPacket with the crate's cancel routine.
+            if of_file(cur) && unsafe { sys::irp_set_cancel_routine(cur, None) }.is_some() {
+                // SAFETY: queued on `device`; it is ours now (we swapped the routine out).
+                unsafe { sys::device_queue_remove_irp(device, cur) };
+                // SAFETY: out of the device queue, so its `Tail.Overlay.ListEntry` is ours to
+                // use; the local list is protected by being local.
+                unsafe { sys::list_insert_tail(head, sys::irp_list_entry(cur)) };
+                count += 1;
+            }
+            cur = next;
+        }
+        lock.release();
+        if let Some((raw, tag)) = in_service {
+            stop(tag);
+            // SAFETY: we swapped its cancel routine out under the lock: ours.
+            unsafe { Irp::from_sys(raw) }.complete(NtStatus::CANCELLED, 0);
+        }
+        // SAFETY: the local list built above; each entry is an IRP we own.
+        while !unsafe { sys::list_is_empty(head) } {
+            // SAFETY: as above: the first entry.
+            let entry = unsafe { sys::list_next(head) };
+            // SAFETY: linked in the local list.
+            unsafe { sys::list_remove(entry) };
+            // SAFETY: an IRP we took out of the device queue above.
+            unsafe { Irp::from_sys(sys::irp_from_list_entry(entry)) }
+                .complete(NtStatus::CANCELLED, 0);
+        }
+        if in_service.is_some() {
+            self.start_next();
+        }
+        count
+    }
+}

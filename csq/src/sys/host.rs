@@ -587,6 +587,24 @@ pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mu
     }
 }
 
+pub(crate) unsafe fn device_queue_next_irp(device: *mut DeviceObject, after: *mut Irp) -> *mut Irp {
+    // SAFETY: the caller guarantees a live device object; address only.
+    let head = unsafe { &raw mut (*device).DeviceQueue.DeviceListHead };
+    // `DeviceListEntry` is the first field of KDEVICE_QUEUE_ENTRY.
+    let from = if after.is_null() {
+        head
+    } else {
+        Irp::device_queue_entry_ptr(after).cast::<nt::LIST_ENTRY>()
+    };
+    // SAFETY: a linked entry of the queue, stable under the cancel spin lock (caller contract).
+    let next = unsafe { (*from).Flink };
+    if next == head {
+        ptr::null_mut()
+    } else {
+        Irp::from_device_queue_entry(next.cast())
+    }
+}
+
 pub(crate) unsafe fn start_packet(
     device: *mut DeviceObject,
     irp: *mut Irp,
@@ -669,4 +687,16 @@ pub(crate) fn report_driver_bug(bug: DriverBug, irp: *mut Irp, message: &str) {
 
 pub(crate) fn debug_print(message: &str) {
     ntsim::driver_bugs::debug_print(message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool.
+
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
+    ntsim::pool::ExAllocatePool2(ntsim::pool::POOL_FLAG_NON_PAGED, size, tag)
+}
+
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntsim::pool::ExFreePoolWithTag(p, tag) }
 }

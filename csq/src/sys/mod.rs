@@ -887,6 +887,19 @@ pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mu
     unsafe { imp::device_queue_remove_irp(device, irp) }
 }
 
+/// The IRP after `after` in `device`'s device queue (`DeviceQueue.DeviceListHead`, through
+/// `Irp->Tail.Overlay.DeviceQueueEntry`), or the first one when `after` is null; null at the
+/// end. Oldest first, for a queue filled by `IoStartPacket` without keys.
+///
+/// IRQL: DISPATCH_LEVEL, holding the cancel spin lock, which every IoStartPacket,
+/// IoStartNextPacket(Cancelable = TRUE) and cancel routine of a cancelable StartIo device holds
+/// while it changes the queue. # Safety: `device` is live; `after` is null or queued on it.
+#[inline]
+pub(crate) unsafe fn device_queue_next_irp(device: *mut DeviceObject, after: *mut Irp) -> *mut Irp {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::device_queue_next_irp(device, after) }
+}
+
 /// `IoStartPacket(device, irp, key, cancel)` (spec A.11.1).
 ///
 /// IRQL: <= DISPATCH_LEVEL. # Safety: `device` is live and its driver has a StartIo; the
@@ -1040,4 +1053,26 @@ pub(crate) fn report_driver_bug(bug: DriverBug, irp: *mut Irp, message: &str) {
 #[inline]
 pub(crate) fn debug_print(message: &str) {
     imp::debug_print(message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool.
+
+/// `ExAllocatePool2(POOL_FLAG_NON_PAGED, size, tag)`: `size` zeroed bytes of non-paged pool,
+/// 16-byte aligned on x64, or NULL when the pool is exhausted.
+///
+/// IRQL: <= DISPATCH_LEVEL.
+#[inline]
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
+    imp::pool_alloc(size, tag)
+}
+
+/// `ExFreePoolWithTag`.
+///
+/// IRQL: <= DISPATCH_LEVEL. # Safety: `p` came from [`pool_alloc`] with `tag` and nothing uses
+/// it any more.
+#[inline]
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::pool_free(p, tag) }
 }

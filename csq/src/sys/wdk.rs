@@ -213,6 +213,11 @@ const_assert_eq!(
     size_of::<[*mut c_void; 28]>()
 );
 const_assert_eq!(offset_of!(wdk_sys::FILE_OBJECT, FsContext), 24);
+// The well-known SIDs read from SE_EXPORTS (the table only ever grew; ntsim's image loader
+// serves the same offsets).
+const_assert_eq!(offset_of!(wdk_sys::SE_EXPORTS, SeWorldSid), 192);
+const_assert_eq!(offset_of!(wdk_sys::SE_EXPORTS, SeLocalSystemSid), 264);
+const_assert_eq!(offset_of!(wdk_sys::SE_EXPORTS, SeAliasAdminsSid), 272);
 // The absolute security descriptor built by `device_create`.
 const_assert_eq!(size_of::<wdk_sys::SECURITY_DESCRIPTOR>(), 40);
 const_assert_eq!(size_of::<wdk_sys::ACL>(), 8);
@@ -1239,6 +1244,25 @@ pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mu
     unsafe { ntddk::KeRemoveEntryDeviceQueue(queue, entry) != 0 }
 }
 
+pub(crate) unsafe fn device_queue_next_irp(device: *mut DeviceObject, after: *mut Irp) -> *mut Irp {
+    let entry_offset = core::mem::offset_of!(Irp, Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry);
+    // SAFETY: the caller guarantees a live device object; address only.
+    let head = unsafe { &raw mut (*device).DeviceQueue.DeviceListHead };
+    // `DeviceListEntry` is the first field of KDEVICE_QUEUE_ENTRY.
+    let from = if after.is_null() {
+        head
+    } else {
+        after.wrapping_byte_add(entry_offset).cast::<ListEntry>()
+    };
+    // SAFETY: a linked entry of the queue, stable under the cancel spin lock (caller contract).
+    let next = unsafe { (*from).Flink };
+    if next == head {
+        ptr::null_mut()
+    } else {
+        next.wrapping_byte_sub(entry_offset).cast::<Irp>()
+    }
+}
+
 pub(crate) unsafe fn start_packet(
     device: *mut DeviceObject,
     irp: *mut Irp,
@@ -1373,4 +1397,17 @@ pub(crate) fn report_driver_bug(bug: DriverBug, irp: *mut Irp, message: &str) {
 pub(crate) fn debug_print(message: &str) {
     // SAFETY: "%.*s" with a length and a pointer to that many bytes.
     unsafe { ntddk::DbgPrint(c"%.*s\n".as_ptr(), message.len() as i32, message.as_ptr()) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool.
+
+pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
+    // SAFETY: no pointer arguments; NULL on failure.
+    unsafe { ntddk::ExAllocatePool2(POOL_FLAG_NON_PAGED, size as wdk_sys::SIZE_T, tag) }
+}
+
+pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::ExFreePoolWithTag(p, tag) }
 }
