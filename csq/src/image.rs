@@ -14,7 +14,7 @@
 //!   [`PANIC_BUG_CHECK`]. A panic in a kernel image cannot unwind (the profiles use
 //!   `panic = "abort"`) and nothing can be assumed about the state it left: stopping the machine
 //!   with a recognizable code is the only safe continuation.
-//! - **Allocator**: [`PoolAllocator`] (Windows only) allocates from non-paged pool with
+//! - **Allocator**: `PoolAllocator` (Windows only) allocates from non-paged pool with
 //!   `ExAllocatePool2` and tag [`POOL_TAG`] and frees with `ExFreePoolWithTag`; it may be used at
 //!   IRQL <= DISPATCH_LEVEL. Alignments above 16 bytes (the pool's own) are served by
 //!   over-allocating.
@@ -33,7 +33,7 @@ use crate::sys;
 /// NUL-terminated), 2 = its length in bytes, 3 = line, 4 = column.
 pub const PANIC_BUG_CHECK: u32 = 0xE0C5_0001;
 
-/// The pool tag of [`PoolAllocator`]'s blocks: `"CsqA"` (shown as such by pool tools, which
+/// The pool tag of `PoolAllocator`'s blocks: `"CsqA"` (shown as such by pool tools, which
 /// print the tag's bytes in memory order).
 pub const POOL_TAG: u32 = u32::from_le_bytes(*b"CsqA");
 
