@@ -21,7 +21,7 @@
 //! | moment | cancel routine installed | a cancellation is handled by |
 //! |---|---|---|
 //! | queued in the device queue | yes (IoStartPacket) | the cancel routine: `KeRemoveEntryDeviceQueue`, complete |
-//! | current, before StartIo's check | yes | the cancel routine: complete; StartIo then sees it was cancelled, leaves it alone and starts the next packet (P1) |
+//! | current, before StartIo's check | yes | the cancel routine: complete; StartIo then sees it was cancelled and leaves it alone; the later of the two starts the next packet (P1) |
 //! | inside [`StartIoHandler::start_io`] | no (StartIo took it) | StartIo: `Irp->Cancel` is checked when the request is left in service |
 //! | in service, waiting for its completion source | yes | the cancel routine: [`StartIoHandler::cancelled_in_service`], complete, start next |
 //! | claimed by the completion source | no | the claimer ([`Claimed`]) |
@@ -110,10 +110,14 @@ struct State {
     tag: u64,
     /// Whether its timer was armed through [`InService::arm_timer`].
     armed: bool,
-    /// The current IRP whose cancel routine took (and completed) it before StartIo looked at it
-    /// (P1); null otherwise. While it is set nobody starts a packet: the StartIo call for that
-    /// IRP clears it and starts the next one. Only compared with null, never dereferenced.
+    /// The current IRP whose cancel routine took it before StartIo looked at it (P1); null
+    /// otherwise. Never dereferenced: it may be completed and freed.
     cancelling: *mut sys::Irp,
+    /// While a P1 cancellation is under way: how many of its two parties — the cancel routine
+    /// completing the IRP, and StartIo called for it — have not finished yet. Nobody starts a
+    /// packet meanwhile, so a StartIo call made then is certainly that IRP's; the last party
+    /// starts the next packet.
+    p1_parties: u8,
 }
 
 /// The StartIo bookkeeping of one device: embed it in the device extension (it needs no
@@ -131,7 +135,7 @@ struct State {
 /// | moment | cancel routine installed | a cancellation is handled by |
 /// |---|---|---|
 /// | queued in the device queue | yes (IoStartPacket) | the cancel routine: `KeRemoveEntryDeviceQueue`, complete |
-/// | current, before StartIo's check | yes | the cancel routine: complete; StartIo then sees it was cancelled, leaves it alone and starts the next packet (P1) |
+/// | current, before StartIo's check | yes | the cancel routine: complete; StartIo then sees it was cancelled and leaves it alone; the later of the two starts the next packet (P1) |
 /// | inside [`StartIoHandler::start_io`] | no (StartIo took it) | StartIo: `Irp->Cancel` is checked when the request is left in service |
 /// | in service, waiting for its completion source | yes | the cancel routine: [`StartIoHandler::cancelled_in_service`], complete, start next |
 /// | claimed by the completion source | no | the claimer ([`Claimed`]) |
@@ -214,6 +218,7 @@ impl StartIoQueue {
                 tag: 0,
                 armed: false,
                 cancelling: ptr::null_mut(),
+                p1_parties: 0,
             }),
             device: AtomicPtr::new(ptr::null_mut()),
             non_cancelable: AtomicBool::new(false),
@@ -574,23 +579,22 @@ pub(crate) unsafe fn run_start_io<E: StartIoHandler>(
     }
     let lock = CancelLock::acquire();
     let st = q.state(&lock);
-    if !st.cancelling.is_null() {
+    if st.p1_parties > 0 {
         // Spec A.11.4 / P1: the cancel routine took this IRP while it was current and before we
-        // looked at it, completed it (it may be freed, and its address given to a new IRP:
-        // it is not touched, nor compared with `CurrentIrp`) and left the next packet to us.
-        // Nobody starts a packet while `cancelling` is set, so this call is for that IRP.
+        // looked at it, and completes it (it may be freed already, its address even given to a
+        // new IRP: it is not touched, nor compared with `CurrentIrp`). Nobody starts a packet
+        // while a P1 cancellation is under way, so this call is that IRP's.
         debug_assert_eq!(st.cancelling, irp);
-        st.cancelling = ptr::null_mut();
-        lock.release();
-        q.start_next();
+        q.p1_party_done(lock);
         return;
     }
     // SAFETY: the IRP the kernel made current and that no cancel routine took (it would have
-    // set `cancelling`): live until someone completes it, which needs the routine we take now.
+    // recorded a P1 cancellation): live until someone completes it, which needs the routine we
+    // take now.
     let prev = unsafe { sys::irp_set_cancel_routine(irp, None) };
     if prev.is_none() && !q.is_non_cancelable() {
         // Cannot happen: only a cancel routine takes the routine of a current IRP before
-        // StartIo, and it sets `cancelling`. Leave the IRP alone rather than guess.
+        // StartIo, and it records a P1 cancellation. Leave the IRP alone rather than guess.
         lock.release();
         return;
     }
@@ -669,13 +673,32 @@ pub(crate) unsafe fn run_cancel<E: StartIoHandler>(
         return;
     }
     // Neither queued nor in service, yet it still had our routine: the kernel made it current
-    // and StartIo has not taken it yet (P1). StartIo is certain to be called for it; it sees
-    // `cancelling` and starts the next packet. We complete it, and start nothing: no packet is
-    // started while `cancelling` is set, so the StartIo call that comes is this IRP's.
+    // and StartIo has not taken it yet (P1). StartIo is certain to be called for it. We
+    // complete it; whichever of us and that StartIo call finishes last starts the next packet,
+    // and none is started before, so the StartIo call that comes is this IRP's.
     st.cancelling = irp;
+    st.p1_parties = 2;
     lock.release();
     // SAFETY: ours (spec A.5).
     unsafe { Irp::from_sys(irp) }.complete(NtStatus::CANCELLED, 0);
+    q.p1_party_done(CancelLock::acquire());
+}
+
+impl StartIoQueue {
+    /// One party of a P1 cancellation is done (see `State::p1_parties`); the last one starts
+    /// the next packet. Releases `lock`.
+    fn p1_party_done(&self, lock: CancelLock) {
+        let st = self.state(&lock);
+        st.p1_parties -= 1;
+        let last = st.p1_parties == 0;
+        if last {
+            st.cancelling = ptr::null_mut();
+        }
+        lock.release();
+        if last {
+            self.start_next();
+        }
+    }
 }
 
 impl StartIoQueue {
