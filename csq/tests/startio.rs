@@ -346,16 +346,17 @@ fn reuse(old: RawIrp, ms: u32, log: support::Log) -> RawIrp {
         core::ptr::null_mut(),
     );
     // SAFETY: the stack location and the IRP are live and not yet sent.
-    unsafe {
-        (*sl).MajorFunction = ntsim::ntdef::IRP_MJ_DEVICE_CONTROL;
-        (*sl).FileObject = 0xF11E as *mut ntsim::ntdef::FILE_OBJECT;
-        (*sl).Parameters = ntsim::ntdef::IO_STACK_LOCATION_PARAMETERS {
-            DeviceIoControl: params,
-        };
-        (*old.ptr()).AssociatedIrp = ntsim::ntdef::IRP_ASSOCIATED_IRP {
-            SystemBuffer: buf.as_mut_ptr().cast(),
-        };
-    }
+    let sl = unsafe { &mut *sl };
+    sl.MajorFunction = ntsim::ntdef::IRP_MJ_DEVICE_CONTROL;
+    sl.FileObject = 0xF11E as *mut ntsim::ntdef::FILE_OBJECT;
+    sl.Parameters = ntsim::ntdef::IO_STACK_LOCATION_PARAMETERS {
+        DeviceIoControl: params,
+    };
+    // SAFETY: as above.
+    let irp = unsafe { &mut *old.ptr() };
+    irp.AssociatedIrp = ntsim::ntdef::IRP_ASSOCIATED_IRP {
+        SystemBuffer: buf.as_mut_ptr().cast(),
+    };
     old.logged(log)
 }
 

@@ -158,8 +158,8 @@ fn run_script(p: Process, device: Device, script: &[Step]) -> Vec<Observation> {
         for set in event_log(p, h) {
             let label = registrations
                 .iter()
-                .filter(|(_, ev, seq)| *ev == e && *seq < set.seq)
-                .last()
+                .rev()
+                .find(|(_, ev, seq)| *ev == e && *seq < set.seq)
                 .map_or("?", |(l, _, _)| l);
             seen.push((
                 set.seq,
