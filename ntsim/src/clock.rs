@@ -38,6 +38,10 @@ pub(crate) enum Deadline {
 /// Key of a deadline: time, then order of arming (so equal times fire in arming order).
 pub(crate) type DeadlineKey = (u64, u64);
 
+/// Order bit of a *settled* deadline ([`Clock::add_settled`]): it sorts after every ordinary
+/// deadline of its time and fires only when nothing else can run at that time.
+const SETTLED: u64 = 1 << 63;
+
 #[derive(Debug)]
 pub(crate) struct Clock {
     mode: TimeMode,
@@ -89,6 +93,26 @@ impl Clock {
         key
     }
 
+    /// Adds a deadline that fires at `at` only once the machine has settled there: after every
+    /// ordinary deadline due at `at` has fired and nothing can run any more (a scenario client
+    /// acting "at `at` ms" sees every timer of that instant expired and its DPCs and woken
+    /// threads run).
+    pub(crate) fn add_settled(&mut self, at: u64, d: Deadline) -> DeadlineKey {
+        self.seq += 1;
+        let key = (at, SETTLED | self.seq);
+        self.deadlines.insert(key, d);
+        key
+    }
+
+    /// Removes and returns the first deadline if it is a settled one that is due.
+    fn take_settled_due(&mut self) -> Option<Deadline> {
+        let (&key, _) = self.deadlines.iter().next()?;
+        if key.0 > self.now() || key.1 & SETTLED == 0 {
+            return None;
+        }
+        self.deadlines.remove(&key)
+    }
+
     pub(crate) fn remove(&mut self, key: DeadlineKey) {
         self.deadlines.remove(&key);
     }
@@ -97,19 +121,18 @@ impl Clock {
         self.deadlines.keys().next().map(|k| k.0)
     }
 
-    /// Removes and returns every deadline due at or before now.
+    /// Removes and returns every ordinary (not settled) deadline due at or before now.
     pub(crate) fn take_due(&mut self) -> Vec<Deadline> {
         let now = self.now();
-        let mut due = Vec::new();
-        while let Some((&key, _)) = self.deadlines.iter().next() {
-            if key.0 > now {
-                break;
-            }
-            if let Some(d) = self.deadlines.remove(&key) {
-                due.push(d);
-            }
-        }
-        due
+        let keys: Vec<DeadlineKey> = self
+            .deadlines
+            .range(..(now.saturating_add(1), 0))
+            .map(|(&k, _)| k)
+            .filter(|k| k.1 & SETTLED == 0)
+            .collect();
+        keys.iter()
+            .filter_map(|k| self.deadlines.remove(k))
+            .collect()
     }
 
     /// Moves time to the next deadline (virtual), or sleeps until it (real). False if there is
@@ -134,12 +157,19 @@ impl Clock {
 impl crate::machine::World {
     /// Fires every deadline that is due: timers go to their CPU's expiry queue, timeouts wake
     /// their waiters.
-    pub(crate) fn fire_due_deadlines(&mut self) {
-        for d in self.clock.take_due() {
-            match d {
-                Deadline::Timer { timer, generation } => self.timer_due(timer, generation),
-                Deadline::Timeout { actor, generation } => self.wait_timed_out(actor, generation),
-            }
+    pub(crate) fn fire_due_deadlines(&mut self) -> usize {
+        let due = self.clock.take_due();
+        let n = due.len();
+        for d in due {
+            self.fire_deadline(d);
+        }
+        n
+    }
+
+    fn fire_deadline(&mut self, d: Deadline) {
+        match d {
+            Deadline::Timer { timer, generation } => self.timer_due(timer, generation),
+            Deadline::Timeout { actor, generation } => self.wait_timed_out(actor, generation),
         }
     }
 
@@ -149,7 +179,13 @@ impl crate::machine::World {
         if !self.clock.advance() {
             return false;
         }
-        self.fire_due_deadlines();
+        // A settled deadline fires alone, and only when nothing ordinary was due: whatever the
+        // ordinary ones wake runs first, and this is called again once that has settled.
+        if self.fire_due_deadlines() == 0 {
+            if let Some(d) = self.clock.take_settled_due() {
+                self.fire_deadline(d);
+            }
+        }
         true
     }
 }

@@ -202,6 +202,18 @@ pub(crate) fn wait_objects(
     wait_all: bool,
     timeout: Option<i64>,
 ) -> NTSTATUS {
+    wait_objects_ex(routine, objects, wait_all, timeout, false)
+}
+
+/// [`wait_objects`]; with `settled`, the timeout fires only once the machine has settled at
+/// its time (`Clock::add_settled`).
+pub(crate) fn wait_objects_ex(
+    routine: &str,
+    objects: Vec<usize>,
+    wait_all: bool,
+    timeout: Option<i64>,
+    settled: bool,
+) -> NTSTATUS {
     let cx = Cx::get();
     let poll = timeout == Some(0);
     if !check_wait(&cx, routine, poll) {
@@ -223,13 +235,15 @@ pub(crate) fn wait_objects(
         let generation = g.waits.next;
         let timeout_key = timeout.map(|t| {
             let at = g.clock.due_to_interrupt_time(t);
-            g.clock.add(
-                at,
-                Deadline::Timeout {
-                    actor: cx.me,
-                    generation,
-                },
-            )
+            let d = Deadline::Timeout {
+                actor: cx.me,
+                generation,
+            };
+            if settled {
+                g.clock.add_settled(at, d)
+            } else {
+                g.clock.add(at, d)
+            }
         });
         let delay = objects.is_empty();
         g.waits.blocks.insert(

@@ -867,15 +867,6 @@ pub(crate) unsafe fn irql_lower(irql: Kirql) {
     unsafe { imp::irql_lower(irql) }
 }
 
-/// `DeviceObject->CurrentIrp` (set by IoStartPacket/IoStartNextPacket).
-///
-/// IRQL: any; meaningful under the cancel spin lock. # Safety: `device` is a live device object.
-#[inline]
-pub(crate) unsafe fn device_current_irp(device: *mut DeviceObject) -> *mut Irp {
-    // SAFETY: forwarded caller contract.
-    unsafe { imp::device_current_irp(device) }
-}
-
 /// `KeRemoveEntryDeviceQueue(&Device->DeviceQueue, &Irp->Tail.Overlay.DeviceQueueEntry)`:
 /// whether the IRP was queued (spec A.10).
 ///

@@ -1224,13 +1224,6 @@ pub(crate) unsafe fn irql_lower(irql: Kirql) {
     unsafe { lower_irql_impl(irql) }
 }
 
-pub(crate) unsafe fn device_current_irp(device: *mut DeviceObject) -> *mut Irp {
-    // SAFETY: the caller guarantees a live device object; address only.
-    let field = unsafe { &raw const (*device).CurrentIrp };
-    // SAFETY: IoStartNextPacket on another CPU may write it: read it once, volatile.
-    unsafe { ptr::read_volatile(field) }
-}
-
 pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mut Irp) -> bool {
     // SAFETY: the caller guarantees a live device object; address only.
     let queue = unsafe { &raw mut (*device).DeviceQueue };

@@ -37,7 +37,7 @@ pub use close::close_handle;
 pub(crate) use dispatch_checks::check_dispatch_return;
 pub use file::{OpenMode, create_file};
 pub use ioctl::{device_io_control, device_io_control_with_event};
-pub use process::{Process, UserThread, sleep};
+pub use process::{Process, UserThread, sleep, sleep_until_settled};
 pub use request::{IoResult, Request, RequestInfo};
 pub use unload::{
     LeakReport, ObjectLeak, PoolLeak, UnloadOutcome, driver_leaks, unload_driver, wait_for_unload,
@@ -79,6 +79,23 @@ pub(crate) struct IoMgrTable {
     pub(crate) unloads: HashMap<usize, unload::UnloadState>,
     pub(crate) events: user_event::EventTable,
     pub(crate) remlocks: crate::remove_lock::RemoveLockTable,
+    /// The last number of the machine-wide order of what user mode observes: request
+    /// completions and sets of logged events ([`RequestInfo::completed_seq`], [`EventSet::seq`]).
+    pub(crate) seq: u64,
+}
+
+impl IoMgrTable {
+    /// The next number of the observation order.
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+/// The last number handed out in the machine-wide order of request completions and event sets
+/// (0 before the first). What a client sees happen after this call gets a larger number.
+pub fn sequence() -> u64 {
+    crate::machine::Cx::get().lock().iomgr.seq
 }
 
 /// The interrupt time now (virtual 100 ns units since boot), as eventctl timestamps lines.

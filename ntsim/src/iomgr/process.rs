@@ -426,3 +426,19 @@ pub fn sleep(ms: u64) {
         terminate_current(&cx);
     }
 }
+
+/// Sleeps until interrupt time `at_ms` milliseconds after boot, and then until the machine has
+/// settled there: every timer due at that instant has expired, and the DPCs and threads that
+/// woke have run until nothing can run any more. A scenario client (eventctl) acts "at `at_ms`"
+/// this way, so that an action and a timer expiry at the same instant always happen in the same
+/// order: the expiry first. Returns at once after settling if `at_ms` has passed. A user-mode
+/// wait: termination ends it.
+pub fn sleep_until_settled(at_ms: u64) {
+    let cx = Cx::get();
+    let at = at_ms.saturating_mul(crate::clock::TICKS_PER_MS);
+    // An absolute due time is system time; an interrupt time in the past fires at once.
+    let due = (crate::clock::BOOT_SYSTEM_TIME + at).min(i64::MAX as u64) as i64;
+    if super::wait::user_wait_ex(&cx, Vec::new(), Some(due), true).is_err() {
+        terminate_current(&cx);
+    }
+}

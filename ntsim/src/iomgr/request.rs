@@ -50,6 +50,7 @@ pub(crate) struct RequestRecord {
     synchronous_error: bool,
     issued_at: u64,
     completed_at: Option<u64>,
+    completed_seq: Option<u64>,
     pub(crate) completed: bool,
     dispatch_returned: bool,
     /// Cancellers holding the IRP alive across IoCancelIrp.
@@ -194,6 +195,7 @@ impl World {
                 synchronous_error: false,
                 issued_at: now,
                 completed_at: None,
+                completed_seq: None,
                 completed: false,
                 dispatch_returned: false,
                 pins: 0,
@@ -303,6 +305,9 @@ pub(crate) fn complete_sink(g: &mut World, irp: usize) {
     rec.information = f.information;
     rec.completed_at = Some(now);
     rec.completed = true;
+    let seq = g.iomgr.next_seq();
+    let rec = g.iomgr.requests.by_id.get_mut(&id).expect("a request");
+    rec.completed_seq = Some(seq);
     // spec A.6: buffered copy-back only when the status is not an error, exactly Information
     // bytes (clamped to the user's buffer).
     if rec.buffered && !NT_ERROR(f.status) && f.system_buffer != 0 {
@@ -402,6 +407,9 @@ pub struct RequestInfo {
     pub synchronous_error: bool,
     /// Interrupt time of completion.
     pub completed_at: Option<u64>,
+    /// The completion's place in the machine-wide order of completions and event sets
+    /// ([`super::sequence`]): ties in `completed_at` are told apart by it.
+    pub completed_seq: Option<u64>,
     /// The I/O manager called IoCancelIrp on it (CancelIo/CancelIoEx/thread exit), and when.
     pub cancelled_at: Option<u64>,
     /// Disassociated from its thread after the thread-exit cancel timeout (rule C15).
@@ -432,6 +440,7 @@ impl Request {
             output: r.output.clone(),
             synchronous_error: r.synchronous_error,
             completed_at: r.completed_at,
+            completed_seq: r.completed_seq,
             cancelled_at: r.cancelled_at,
             disassociated: r.disassociated,
         }

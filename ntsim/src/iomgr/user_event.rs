@@ -21,6 +21,8 @@ pub struct EventSet {
     pub time: u64,
     /// The state before: 0 means this set was a not-signalled → signalled transition.
     pub previous: LONG,
+    /// Its place in the machine-wide order of completions and sets ([`super::sequence`]).
+    pub seq: u64,
 }
 
 /// Logs of the events created by user mode, by object address.
@@ -39,8 +41,15 @@ impl EventTable {
 /// Hook of KeSetEvent: records a set of a logged event.
 pub(crate) fn note_set(g: &mut World, event: usize, previous: LONG) {
     let time = g.clock.now();
-    if let Some(log) = g.iomgr.events.logs.get_mut(&event) {
-        log.push(EventSet { time, previous });
+    if g.iomgr.events.logs.contains_key(&event) {
+        let seq = g.iomgr.next_seq();
+        if let Some(log) = g.iomgr.events.logs.get_mut(&event) {
+            log.push(EventSet {
+                time,
+                previous,
+                seq,
+            });
+        }
     }
 }
 

@@ -22,6 +22,17 @@ pub(crate) fn user_wait(
     objects: Vec<usize>,
     timeout: Option<i64>,
 ) -> Result<NTSTATUS, Terminated> {
+    user_wait_ex(cx, objects, timeout, false)
+}
+
+/// [`user_wait`]; with `settled`, the timeout fires only once the machine has settled at its
+/// time.
+pub(crate) fn user_wait_ex(
+    cx: &Cx,
+    objects: Vec<usize>,
+    timeout: Option<i64>,
+    settled: bool,
+) -> Result<NTSTATUS, Terminated> {
     let term = {
         let g = cx.lock();
         match g.iomgr.threads.get(&cx.me) {
@@ -36,17 +47,18 @@ pub(crate) fn user_wait(
     };
     let delay = objects.is_empty();
     let Some(term) = term else {
-        return Ok(crate::wait::wait_objects(
+        return Ok(crate::wait::wait_objects_ex(
             "user-mode wait",
             objects,
             false,
             timeout,
+            settled,
         ));
     };
     let n = objects.len();
     let mut all = objects;
     all.push(term);
-    let status = crate::wait::wait_objects("user-mode wait", all, false, timeout);
+    let status = crate::wait::wait_objects_ex("user-mode wait", all, false, timeout, settled);
     if status == STATUS_WAIT_0 + n as NTSTATUS {
         return Err(Terminated);
     }
