@@ -21,7 +21,7 @@
 //! | moment | cancel routine installed | a cancellation is handled by |
 //! |---|---|---|
 //! | queued in the device queue | yes (IoStartPacket) | the cancel routine: `KeRemoveEntryDeviceQueue`, complete |
-//! | current, before StartIo's check | yes | the cancel routine: complete, start next; StartIo then sees the IRP is not its own (P1) |
+//! | current, before StartIo's check | yes | the cancel routine: complete; StartIo then sees it was cancelled and leaves it alone; the later of the two starts the next packet (P1) |
 //! | inside [`StartIoHandler::start_io`] | no (StartIo took it) | StartIo: `Irp->Cancel` is checked when the request is left in service |
 //! | in service, waiting for its completion source | yes | the cancel routine: [`StartIoHandler::cancelled_in_service`], complete, start next |
 //! | claimed by the completion source | no | the claimer ([`Claimed`]) |
@@ -29,6 +29,12 @@
 //! An IRP cancelled before IoStartPacket installed the routine (IoCancelIrp returned FALSE)
 //! reaches StartIo with `Cancel` set and its routine in place: StartIo owns it and completes it
 //! with `STATUS_CANCELLED` (P2), instead of leaving it hanging.
+//!
+//! The cancel routine tells these moments apart by the wrapper's own state (the request in
+//! service) and by the device queue (`KeRemoveEntryDeviceQueue` says whether the IRP was
+//! queued), never by comparing the IRP with `DeviceObject->CurrentIrp`: after a completion and
+//! until the `IoStartNextPacket` that follows it, `CurrentIrp` names the completed IRP, whose
+//! address a new IRP may already have.
 
 use core::cell::UnsafeCell;
 use core::fmt;
@@ -104,8 +110,14 @@ struct State {
     tag: u64,
     /// Whether its timer was armed through [`InService::arm_timer`].
     armed: bool,
-    /// The current IRP whose cancel routine took it before StartIo looked at it (P1).
+    /// The current IRP whose cancel routine took it before StartIo looked at it (P1); null
+    /// otherwise. Never dereferenced: it may be completed and freed.
     cancelling: *mut sys::Irp,
+    /// While a P1 cancellation is under way: how many of its two parties — the cancel routine
+    /// completing the IRP, and StartIo called for it — have not finished yet. Nobody starts a
+    /// packet meanwhile, so a StartIo call made then is certainly that IRP's; the last party
+    /// starts the next packet.
+    p1_parties: u8,
 }
 
 /// The StartIo bookkeeping of one device: embed it in the device extension (it needs no
@@ -123,7 +135,7 @@ struct State {
 /// | moment | cancel routine installed | a cancellation is handled by |
 /// |---|---|---|
 /// | queued in the device queue | yes (IoStartPacket) | the cancel routine: `KeRemoveEntryDeviceQueue`, complete |
-/// | current, before StartIo's check | yes | the cancel routine: complete, start next; StartIo then sees the IRP is not its own (P1) |
+/// | current, before StartIo's check | yes | the cancel routine: complete; StartIo then sees it was cancelled and leaves it alone; the later of the two starts the next packet (P1) |
 /// | inside [`StartIoHandler::start_io`] | no (StartIo took it) | StartIo: `Irp->Cancel` is checked when the request is left in service |
 /// | in service, waiting for its completion source | yes | the cancel routine: [`StartIoHandler::cancelled_in_service`], complete, start next |
 /// | claimed by the completion source | no | the claimer ([`Claimed`]) |
@@ -206,6 +218,7 @@ impl StartIoQueue {
                 tag: 0,
                 armed: false,
                 cancelling: ptr::null_mut(),
+                p1_parties: 0,
             }),
             device: AtomicPtr::new(ptr::null_mut()),
             non_cancelable: AtomicBool::new(false),
@@ -566,24 +579,26 @@ pub(crate) unsafe fn run_start_io<E: StartIoHandler>(
     }
     let lock = CancelLock::acquire();
     let st = q.state(&lock);
-    // SAFETY: a live device.
-    let current = unsafe { sys::device_current_irp(device) };
-    if irp != current || irp == st.cancelling {
-        // Spec A.11.4 / P1: the cancel routine owns this IRP (it may be completed already, so it
-        // is not touched) and starts the next packet itself.
-        lock.release();
+    if st.p1_parties > 0 {
+        // Spec A.11.4 / P1: the cancel routine took this IRP while it was current and before we
+        // looked at it, and completes it (it may be freed already, its address even given to a
+        // new IRP: it is not touched, nor compared with `CurrentIrp`). Nobody starts a packet
+        // while a P1 cancellation is under way, so this call is that IRP's.
+        debug_assert_eq!(st.cancelling, irp);
+        q.p1_party_done(lock);
         return;
     }
-    // SAFETY: the IRP is current and not being cancelled: live until someone completes it, which
-    // needs the cancel lock we hold or the routine we take now.
+    // SAFETY: the IRP the kernel made current and that no cancel routine took (it would have
+    // recorded a P1 cancellation): live until someone completes it, which needs the routine we
+    // take now.
     let prev = unsafe { sys::irp_set_cancel_routine(irp, None) };
     if prev.is_none() && !q.is_non_cancelable() {
-        // The cancel routine was called (it would have marked `cancelling`): not ours.
+        // Cannot happen: only a cancel routine takes the routine of a current IRP before
+        // StartIo, and it records a P1 cancellation. Leave the IRP alone rather than guess.
         lock.release();
         return;
     }
     st.generation += 1;
-    st.cancelling = ptr::null_mut();
     let tag = ServiceTag(st.generation);
     lock.release();
     // SAFETY: we took the cancel routine (or the kernel cleared it, NonCancelable): ours.
@@ -621,24 +636,23 @@ pub(crate) unsafe fn run_cancel<E: StartIoHandler>(
     // SAFETY: caller contract.
     let lock = unsafe { CancelLock::handed_to_cancel_routine(irp) };
     let st = q.state(&lock);
-    // SAFETY: a live device.
-    let current = unsafe { sys::device_current_irp(device) };
-    // Spec A.5: the routine was swapped out by the canceller, so the IRP is ours.
-    if irp == st.in_service || irp == current {
-        let in_service = (irp == st.in_service).then_some(ServiceTag(st.tag));
-        if in_service.is_some() {
-            st.in_service = ptr::null_mut();
-            st.armed = false;
-        }
-        // StartIo must leave this IRP alone if it has not looked at it yet (P1).
-        st.cancelling = irp;
+    // Spec A.5: the routine was swapped out by the canceller, so the IRP is ours, and live.
+    //
+    // Where it is is decided by our own state and by the device queue, never by comparing it
+    // with `DeviceObject->CurrentIrp`: between the completion of a request and the
+    // IoStartNextPacket that follows it, CurrentIrp still names the completed (possibly freed)
+    // IRP, and a new IRP at the same address may be queued and cancelled in that window.
+    // `in_service` only ever holds a live IRP (it is cleared under this lock before the IRP is
+    // completed), so equality with the live `irp` means the same request.
+    if irp == st.in_service {
+        let tag = ServiceTag(st.tag);
+        st.in_service = ptr::null_mut();
+        st.armed = false;
         // Spec A.11.4: release the cancel lock but stay at DISPATCH_LEVEL (P3).
         let cancel_irql = lock.release_staying_at_dispatch();
         // SAFETY: at DISPATCH_LEVEL until the lower below.
         let level = unsafe { DispatchLevel::assume() };
-        if let Some(tag) = in_service {
-            e.cancelled_in_service(tag, level);
-        }
+        e.cancelled_in_service(tag, level);
         // The cancelled request completes first, then the next one enters service
         // (docs/timer-event-design.md, "order at one instant").
         // SAFETY: ours (spec A.5).
@@ -656,13 +670,43 @@ pub(crate) unsafe fn run_cancel<E: StartIoHandler>(
         lock.release();
         // SAFETY: back to the canceller's IRQL; no lock held.
         unsafe { sys::irql_lower(cancel_irql) };
-    } else {
-        // Queued: take it out of the device queue.
-        // SAFETY: the device's queue, and an IRP given to IoStartPacket for it.
-        unsafe { sys::device_queue_remove_irp(device, irp) };
+        return;
+    }
+    // SAFETY: the device's queue, and a live IRP given to IoStartPacket for it: its
+    // `DeviceQueueEntry.Inserted` says whether it is queued (spec A.10).
+    if unsafe { sys::device_queue_remove_irp(device, irp) } {
+        // Queued: out of the device queue now.
         lock.release();
         // SAFETY: ours (spec A.5).
         unsafe { Irp::from_sys(irp) }.complete(NtStatus::CANCELLED, 0);
+        return;
+    }
+    // Neither queued nor in service, yet it still had our routine: the kernel made it current
+    // and StartIo has not taken it yet (P1). StartIo is certain to be called for it. We
+    // complete it; whichever of us and that StartIo call finishes last starts the next packet,
+    // and none is started before, so the StartIo call that comes is this IRP's.
+    st.cancelling = irp;
+    st.p1_parties = 2;
+    lock.release();
+    // SAFETY: ours (spec A.5).
+    unsafe { Irp::from_sys(irp) }.complete(NtStatus::CANCELLED, 0);
+    q.p1_party_done(CancelLock::acquire());
+}
+
+impl StartIoQueue {
+    /// One party of a P1 cancellation is done (see `State::p1_parties`); the last one starts
+    /// the next packet. Releases `lock`.
+    fn p1_party_done(&self, lock: CancelLock) {
+        let st = self.state(&lock);
+        st.p1_parties -= 1;
+        let last = st.p1_parties == 0;
+        if last {
+            st.cancelling = ptr::null_mut();
+        }
+        lock.release();
+        if last {
+            self.start_next();
+        }
     }
 }
 

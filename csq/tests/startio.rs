@@ -74,7 +74,7 @@ fn init(driver: &DriverObject) -> Result<(), NtStatus> {
     let config = DeviceConfig {
         name: csq::wstr!("\\Device\\SioTest"),
         symbolic_link: None,
-        sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
+        access: csq::DeviceAccess::SystemAndAdministrators,
         device_type: 0x22,
         characteristics: 0x100,
         exclusive: false,
@@ -320,6 +320,115 @@ fn synchronous_completions_nest_startio_at_most_twice() {
         let done = completions(log);
         assert_eq!(done.len(), 9);
         assert!(done.iter().all(|&(_, s, t)| s == STATUS_SUCCESS && t == 10));
+        let depth = ntsim::startio::startio_max_depth(device_of(driver));
+        assert!(depth <= 2, "StartIo nested {depth} deep");
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
+
+/// Re-initializes the completed IRP `old` in place as a new request due after `ms`: a second
+/// IRP at the very address of the first, as the pool hands out a freed block again.
+fn reuse(old: RawIrp, ms: u32, log: support::Log) -> RawIrp {
+    // SAFETY: `old` was completed and is not used by anyone any more; it keeps its size.
+    let size = unsafe { (*old.ptr()).Size };
+    // SAFETY: as above: an allocated IRP of `size` bytes with one stack location, not in use.
+    unsafe { ntsim::irp::IoInitializeIrp(old.ptr(), size, 1) };
+    // SAFETY: a fresh IRP with one stack location.
+    unsafe { ntsim::irp::IoSetNextIrpStackLocation(old.ptr()) };
+    // SAFETY: the current stack location now exists.
+    let sl = unsafe { ntsim::irp::IoGetCurrentIrpStackLocation(old.ptr()) };
+    let buf: &'static mut [u8] = Box::leak(vec![0u8; 1].into_boxed_slice());
+    let params = ntsim::ntdef::IO_STACK_LOCATION_DEVICE_IO_CONTROL::new(
+        0,
+        ms,
+        IOCTL_WAIT,
+        core::ptr::null_mut(),
+    );
+    // SAFETY: the stack location and the IRP are live and not yet sent.
+    let sl = unsafe { &mut *sl };
+    sl.MajorFunction = ntsim::ntdef::IRP_MJ_DEVICE_CONTROL;
+    sl.FileObject = 0xF11E as *mut ntsim::ntdef::FILE_OBJECT;
+    sl.Parameters = ntsim::ntdef::IO_STACK_LOCATION_PARAMETERS {
+        DeviceIoControl: params,
+    };
+    // SAFETY: as above.
+    let irp = unsafe { &mut *old.ptr() };
+    irp.AssociatedIrp = ntsim::ntdef::IRP_ASSOCIATED_IRP {
+        SystemBuffer: buf.as_mut_ptr().cast(),
+    };
+    old.logged(log)
+}
+
+/// The window between the completion of a cancelled request in service and IoStartNextPacket:
+/// `DeviceObject->CurrentIrp` still names the completed IRP. A new IRP at the same address is
+/// queued (the device is still busy) and cancelled in that window: the cancel routine must
+/// treat it as the queued request it is — take it out of the device queue and complete it —
+/// not as the current one (which would complete it while still queued and start a packet
+/// twice). The wrapper decides by its own state and the device queue, never by CurrentIrp.
+#[test]
+fn an_irp_reusing_the_address_of_the_cancelled_one_is_cancelled_as_queued() {
+    let out = machine_with_cpus(4).run(|| {
+        let driver = load();
+        let log = new_log();
+        let (a, c) = (request(100, log), request(30, log));
+        assert_eq!(send(driver, a), STATUS_PENDING); // in service
+        sleep_until_ms(10);
+        let at_complete = Breakpoint::set(Point::CompleteRequestEntry, Filter::Object(a.0));
+        let canceller = SystemThread::spawn("canceller", move || {
+            assert!(a.cancel());
+        });
+        ntsim::irp::designate_canceller(a.ptr(), canceller.actor());
+        at_complete.wait_hit();
+        // Park the cancel path after a's completion, at IoStartNextPacket's cancel lock.
+        let at_next = Breakpoint::set(Point::SpinLockAcquire, Filter::Actor(canceller.actor()));
+        at_complete.clear();
+        at_next.wait_hit();
+        assert_eq!(completions(log), [(a, STATUS_CANCELLED, 10)]);
+        // SAFETY: the device is live.
+        let current = unsafe { (*device_of(driver)).CurrentIrp };
+        assert_eq!(
+            current,
+            a.ptr(),
+            "the window: CurrentIrp names the completed IRP"
+        );
+        let y = reuse(a, 50, log);
+        assert_eq!(y, a);
+        assert_eq!(send(driver, y), STATUS_PENDING); // the device is busy: queued
+        assert_eq!(send(driver, c), STATUS_PENDING); // queued behind y
+        // y's completion: it must be out of the device queue by then (a cancel routine that
+        // took it for the current IRP completes it still linked, then starts a packet twice).
+        let at_y = Breakpoint::set(Point::CompleteRequestEntry, Filter::Object(y.0));
+        let canceller_y = SystemThread::spawn("canceller-y", move || {
+            assert!(y.cancel());
+        });
+        ntsim::irp::designate_canceller(y.ptr(), canceller_y.actor());
+        at_y.wait_hit();
+        let entry = ntsim::ntdef::IRP::device_queue_entry_ptr(y.ptr());
+        // SAFETY: y is live (parked at the entry of its completion).
+        let inserted = unsafe { (*entry).Inserted };
+        assert_eq!(
+            inserted, 0,
+            "y is completed while still in the device queue"
+        );
+        at_y.clear();
+        canceller_y.join();
+        assert_eq!(
+            completions(log),
+            [(a, STATUS_CANCELLED, 10), (y, STATUS_CANCELLED, 10)]
+        );
+        at_next.clear();
+        canceller.join();
+        // c is the only request left, and it enters service once, now.
+        sleep_until_ms(200);
+        assert_eq!(
+            completions(log),
+            [
+                (a, STATUS_CANCELLED, 10),
+                (y, STATUS_CANCELLED, 10),
+                (c, STATUS_SUCCESS, 40)
+            ]
+        );
         let depth = ntsim::startio::startio_max_depth(device_of(driver));
         assert!(depth <= 2, "StartIo nested {depth} deep");
         support::unload(driver);

@@ -22,12 +22,6 @@ pub(crate) trait IrpService: Send + Sync + 'static {
     ///
     /// IRQL: PASSIVE_LEVEL.
     fn cancel_file(&self, file: FileObject);
-
-    /// `IRP_MJ_CLEANUP` is done with the handle (its requests and event registrations are
-    /// gone): the next request of another handle may enter service.
-    ///
-    /// IRQL: PASSIVE_LEVEL.
-    fn cleanup_done(&self) {}
 }
 
 /// The extension of a timer-event device.
@@ -121,7 +115,6 @@ impl<S: IrpService> DeviceHandler for EventDevice<S> {
             // event registrations, dropped unsignalled.
             self.service.cancel_file(file);
             self.events.drop_file(file);
-            self.service.cleanup_done();
         }
         irp.complete(NtStatus::SUCCESS, 0).into()
     }

@@ -7,6 +7,8 @@ use core::ptr;
 
 use ntsim::ntdef as nt;
 
+use crate::device::DeviceAccess;
+
 use super::{
     CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, StartIoFn,
     ThreadStartFn, UnloadFn,
@@ -458,10 +460,12 @@ pub(crate) unsafe fn device_create(
     device_type: u32,
     characteristics: u32,
     exclusive: bool,
-    sddl: &[u16],
+    access: DeviceAccess,
 ) -> Result<*mut DeviceObject, Ntstatus> {
     let mut name = unicode(name);
-    let mut sddl = unicode(sddl);
+    // ntsim records the SDDL string that IoCreateDeviceSecure would be given; wdk.rs sets the
+    // same DACL from `access.aces()`.
+    let mut sddl = unicode(access.sddl_utf16());
     let mut device: *mut DeviceObject = ptr::null_mut();
     // SAFETY: the strings and `device` are live locals; the caller guarantees `driver`.
     let status = unsafe {
@@ -565,13 +569,6 @@ pub(crate) fn irql_raise_to_dispatch() -> Kirql {
 
 pub(crate) unsafe fn irql_lower(irql: Kirql) {
     ntsim::irql::KeLowerIrql(irql);
-}
-
-pub(crate) unsafe fn device_current_irp(device: *mut DeviceObject) -> *mut Irp {
-    // SAFETY: the caller guarantees a live device object; address only.
-    let field = unsafe { &raw const (*device).CurrentIrp };
-    // SAFETY: IoStartNextPacket on another CPU may write it: read it once, volatile.
-    unsafe { ptr::read_volatile(field) }
 }
 
 pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mut Irp) -> bool {

@@ -5,7 +5,10 @@
 //!   kernel's device queue serializes them device-wide, FIFO across handles (E1).
 //! - StartIo arms the device's one timer with the request's due time, as the request enters
 //!   service ([`InService::arm_timer`]), and leaves the request cancelable (E2).
-//! - The timer DPC claims the request in service through the wrapper
+//! - The timer DPC relays the expiry to a second DPC (a timer armed with 0), queued behind the
+//!   DPCs of every timer that expired at the same instant, so that events due then are set
+//!   first (`docs/timer-event-design.md`, "Order of completions at one instant", rule 5).
+//!   The relay DPC claims the request in service through the wrapper
 //!   ([`StartIoQueue::claim_expired`], the `IoSetCancelRoutine(NULL)` handshake of E2a under the
 //!   cancel spin lock); a stale DPC of an earlier arming gets nothing (P5). The DPC completes
 //!   STATUS_SUCCESS/0, and the wrapper starts the next packet after the completion.
@@ -20,8 +23,8 @@
 
 use csq::pinned_init::{PinInit, pin_data, pin_init};
 use csq::{
-    DeviceHandler, DispatchLevel, DispatchStatus, FileObject, InService, Irp, NtStatus, ServiceTag,
-    StartIoHandler, StartIoQueue, Timer, TimerCallback, TimerKind, UserEvent,
+    DeviceHandler, DispatchLevel, DispatchStatus, FileObject, InService, Interval, Irp, NtStatus,
+    ServiceTag, StartIoHandler, StartIoQueue, Timer, TimerCallback, TimerKind, UserEvent,
 };
 
 use crate::events::EventRegistrations;
@@ -31,8 +34,13 @@ use crate::interface::{IOCTL_REGISTER_EVENT, Kind, RegisterEvent};
 /// The device extension.
 #[pin_data]
 pub struct StartIoEvent {
-    /// The timer of the request in service. First: dropping it waits for its DPC, which uses
-    /// the other fields.
+    /// Completes the request in service from a second DPC, queued by the timer's own DPC
+    /// behind the DPCs of every other timer that expired at the same instant (see
+    /// [`TimerCallback::expired`]). First: dropping it refuses further arming and waits for its
+    /// DPC, which uses the other fields.
+    #[pin]
+    relay: Timer<StartIoEvent, 1>,
+    /// The timer of the request in service. Dropping it waits for its DPC.
     #[pin]
     timer: Timer<StartIoEvent>,
     /// The StartIo bookkeeping (the device queue itself is the kernel's).
@@ -44,11 +52,13 @@ pub struct StartIoEvent {
 }
 
 csq::impl_has_timer!(StartIoEvent, timer);
+csq::impl_has_timer!(StartIoEvent, relay, 1);
 
 impl StartIoEvent {
     /// The extension's initializer.
     pub fn new() -> impl PinInit<StartIoEvent> {
         pin_init!(StartIoEvent {
+            relay <- Timer::new(TimerKind::Notification),
             timer <- Timer::new(TimerKind::Notification),
             queue: StartIoQueue::new(),
             events: EventRegistrations::new(),
@@ -155,7 +165,19 @@ impl StartIoHandler for StartIoEvent {
 }
 
 impl TimerCallback for StartIoEvent {
-    /// The due time of the request in service: claim it (stale DPCs get nothing, P5), complete
+    /// The due time of the request in service. The completion is relayed to a second DPC, at
+    /// the tail of this CPU's DPC queue: every timer that expired at this instant has queued its
+    /// DPC already, so the events of event-based registrations due now are signalled before the
+    /// request completes and the next one enters service — the order the worker device gives
+    /// naturally, since its thread runs after the DPCs (`docs/timer-event-design.md`, "Order of
+    /// completions at one instant", rule 5). The relay runs at this same instant.
+    fn expired(&self, _level: DispatchLevel<'_>) {
+        self.relay.arm(Interval::ZERO);
+    }
+}
+
+impl TimerCallback<1> for StartIoEvent {
+    /// The relayed expiry: claim the request in service (stale DPCs get nothing, P5), complete
     /// it, and the wrapper starts the next packet.
     fn expired(&self, _level: DispatchLevel<'_>) {
         if let Some(request) = self.queue.claim_expired(&self.timer) {
