@@ -659,15 +659,6 @@ pub(crate) unsafe fn run_cancel<E: StartIoHandler>(
         unsafe { Irp::from_sys(irp) }.complete(NtStatus::CANCELLED, 0);
         // SAFETY: our device, at DISPATCH_LEVEL.
         unsafe { sys::start_next_packet(device, true) };
-        // The P1 window is over: CurrentIrp is no longer `irp`. Forget it, or a later IRP
-        // allocated at the same address would be taken for this one by StartIo and never
-        // served (the device stays busy). A StartIo of the next packet cleared it already.
-        let lock = CancelLock::acquire();
-        let st = q.state(&lock);
-        if st.cancelling == irp {
-            st.cancelling = ptr::null_mut();
-        }
-        lock.release();
         // SAFETY: back to the canceller's IRQL; no lock held.
         unsafe { sys::irql_lower(cancel_irql) };
         return;
