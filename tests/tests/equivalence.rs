@@ -9,16 +9,6 @@
 //! fall on the same millisecond: the order of one instant is where the two drivers could
 //! differ. `PROPTEST_CASES` sets the number of scripts (default [`DEFAULT_CASES`]); a failure
 //! prints the (shrunk) script.
-//!
-//! **One open point of the contract.** When an event registration's timer and the request in
-//! service's timer expire at the same millisecond, `startio` reports them in the order the
-//! timers were armed (both complete in their DPCs), `csq-serial` reports the signal first (its
-//! event DPC runs before the worker thread that completes the IRP). The contract's "order of
-//! completions at one instant" does not decide between them. Until it does, the property
-//! compares, within each millisecond, the completions in order and the signals in order, but
-//! not how the two interleave ([`interleaving_of_an_instant_ignored`]); set
-//! `EQUIVALENCE_STRICT=1` to compare byte for byte.
-//! [`the_open_point_is_still_open`] shows the difference and fails once it is resolved.
 #![cfg(not(windows))]
 
 use std::fmt::Write as _;
@@ -27,7 +17,7 @@ use acceptance::{run_json, without_device};
 use eventctl::script::parse;
 use proptest::prelude::*;
 
-/// Scripts per run when `PROPTEST_CASES` is not set: a few seconds on 2 cores.
+/// Scripts per run when `PROPTEST_CASES` is not set: about 25 s on 2 cores.
 const DEFAULT_CASES: u32 = 3000;
 
 /// One random step, before it is resolved against the script's state.
@@ -173,27 +163,6 @@ fn script_text(steps: &[(u64, Step)], tail: u64) -> String {
     text
 }
 
-/// `json` with, within each millisecond, the signals moved before the completions (each kept in
-/// its order): the contract's open point (module docs) made invisible.
-fn interleaving_of_an_instant_ignored(json: &str) -> String {
-    if std::env::var("EQUIVALENCE_STRICT").is_ok_and(|v| v == "1") {
-        return json.to_owned();
-    }
-    let time = |line: &str| -> Option<u64> {
-        line.strip_prefix(r#"{"t":"#)?
-            .split(',')
-            .next()?
-            .parse()
-            .ok()
-    };
-    let mut lines: Vec<&str> = json.lines().collect();
-    // Stable: the summary (no time) stays last, equal keys keep their order.
-    lines.sort_by_key(|l| (time(l).unwrap_or(u64::MAX), !l.contains(r#""event":"#)));
-    let mut out = lines.join("\n");
-    out.push('\n');
-    out
-}
-
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
@@ -219,8 +188,8 @@ proptest! {
         let (startio, a) = run_json("startio", &script);
         let (serial, b) = run_json("csq-serial", &script);
         prop_assert_eq!(
-            interleaving_of_an_instant_ignored(&without_device(&startio, "startio")),
-            interleaving_of_an_instant_ignored(&without_device(&serial, "csq-serial")),
+            without_device(&startio, "startio"),
+            without_device(&serial, "csq-serial"),
             "startio and csq-serial differ on this script:\n{}", text
         );
         for (device, r) in [("startio", &a), ("csq-serial", &b)] {
@@ -304,29 +273,4 @@ fn the_generator_writes_valid_scripts_with_every_verb() {
          at 35 close h1\nat 45 close h2\nat 155 end\n"
     );
     parse(&text).expect("valid");
-}
-
-/// The open point of the module docs: a request in service and an event registration due at
-/// the same millisecond, the request's timer armed first. When the drivers (and the contract)
-/// agree, this fails: then remove [`interleaving_of_an_instant_ignored`] and add the agreed
-/// order as a scenario.
-#[test]
-fn the_open_point_is_still_open() {
-    let script = parse("at 0 open h1\nat 0 irp r1 h1 due=10\nat 0 event e1 h1 due=10\nat 20 end\n")
-        .expect("valid");
-    let (startio, _) = run_json("startio", &script);
-    let (serial, _) = run_json("csq-serial", &script);
-    let tail = |json: &str| json.lines().skip(1).take(2).collect::<Vec<_>>().join("\n");
-    assert_eq!(
-        tail(&startio),
-        "{\"t\":10,\"req\":\"r1\",\"status\":\"STATUS_SUCCESS\",\"info\":0,\"pending\":true}\n{\"t\":10,\"event\":\"e1\"}"
-    );
-    assert_eq!(
-        tail(&serial),
-        "{\"t\":10,\"event\":\"e1\"}\n{\"t\":10,\"req\":\"r1\",\"status\":\"STATUS_SUCCESS\",\"info\":0,\"pending\":true}"
-    );
-    assert_eq!(
-        interleaving_of_an_instant_ignored(&without_device(&startio, "startio")),
-        interleaving_of_an_instant_ignored(&without_device(&serial, "csq-serial"))
-    );
 }
