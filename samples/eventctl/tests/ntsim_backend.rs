@@ -116,7 +116,7 @@ fn init(driver: &DriverObject) -> Result<(), NtStatus> {
     let config = DeviceConfig {
         name: csq::wstr!("\\Device\\TestEvent"),
         symbolic_link: Some(csq::wstr!("\\DosDevices\\TestEvent")),
-        sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
+        access: csq::DeviceAccess::SystemAndAdministrators,
         device_type: 0x22,
         characteristics: 0x100,
         exclusive: false,
