@@ -30,13 +30,13 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
 use ::csq::pinned_init::{InPlaceInit, pin_data, try_pin_init};
 use ::csq::{
     CancelSafeQueue, DeviceConfig, DeviceHandler, DispatchLevel, DispatchStatus, DriverObject,
-    Fifo, InService, Irp, IrpView, NtStatus, SerialHandler, SerialWorker, Service,
-    StartIoHandler, StartIoQueue, Ticket,
+    Fifo, InService, Irp, IrpView, NtStatus, SerialHandler, SerialWorker, Service, StartIoHandler,
+    StartIoQueue, Ticket,
 };
+use criterion::{BenchmarkId, Criterion, Throughput};
 use ntsim::ntdef::*;
 use support::RawIrp;
 use support::bare::{BARE_QUEUE_SIZE, BareCsq, complete_with};
@@ -576,7 +576,14 @@ unsafe extern "system" fn raw_start_io(dev: PDEVICE_OBJECT, irp: PIRP) {
     }
     // SAFETY: ours now (we took the routine).
     let cancelled = unsafe { (*irp).Cancel } != 0;
-    complete_with(irp, if cancelled { STATUS_CANCELLED } else { STATUS_SUCCESS });
+    complete_with(
+        irp,
+        if cancelled {
+            STATUS_CANCELLED
+        } else {
+            STATUS_SUCCESS
+        },
+    );
     // SAFETY: our device, at DISPATCH_LEVEL inside StartIo.
     unsafe { ntsim::startio::IoStartNextPacket(dev, 1) };
 }
@@ -596,15 +603,19 @@ unsafe extern "system" fn raw_cancel(dev: PDEVICE_OBJECT, irp: PIRP) {
         // SAFETY: our device's queue.
         let q = unsafe { &raw mut (*dev).DeviceQueue };
         // SAFETY: a queued IRP of that queue, under the cancel lock.
-        unsafe { ntsim::device_queue::KeRemoveEntryDeviceQueue(q, IRP::device_queue_entry_ptr(irp)) };
+        unsafe {
+            ntsim::device_queue::KeRemoveEntryDeviceQueue(q, IRP::device_queue_entry_ptr(irp))
+        };
         ntsim::spinlock::IoReleaseCancelSpinLock(cancel_irql);
         complete_with(irp, STATUS_CANCELLED);
     }
 }
 
 unsafe extern "system" fn raw_unload(drv: PDRIVER_OBJECT) {
+    // SAFETY: our driver object.
+    let dev = unsafe { (*drv).DeviceObject };
     // SAFETY: the driver's one device, idle.
-    unsafe { ntsim::driver::IoDeleteDevice((*drv).DeviceObject) };
+    unsafe { ntsim::driver::IoDeleteDevice(dev) };
 }
 
 unsafe extern "system" fn raw_entry(drv: PDRIVER_OBJECT, _reg: PUNICODE_STRING) -> NTSTATUS {
@@ -706,6 +717,9 @@ struct Memory {
     pool: f64,
 }
 
+/// Measures one subject's [`Memory`].
+type MemoryOf = fn() -> Memory;
+
 fn memory<S: Subject + 'static>() -> Memory {
     let m = run_in_machine::<S>(BATCH, true);
     let n = m.requests as f64;
@@ -757,18 +771,40 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 
 fn summary(since: SystemTime) {
     println!();
-    println!("== Summary: csq / baseline, same run (criterion medians; memory from one batch of {BATCH}) ==");
+    println!(
+        "== Summary: csq / baseline, same run (criterion medians; memory from one batch of {BATCH}) =="
+    );
     println!();
     println!(
         "{:<34} {:>12} {:>12} {:>8} {:>14}",
         "time per request", "csq ns", "baseline ns", "ratio", "csq req/s"
     );
     let rows = [
-        ("queue insert+remove_next", "queue/insert_remove/csq", "queue/insert_remove/bare"),
-        ("queue insert+IoCancelIrp", "queue/insert_cancel/csq", "queue/insert_cancel/bare"),
-        ("queue tracked: ticket/RemoveIrp", "queue/tracked/csq", "queue/tracked/bare"),
-        ("serialize due 0: SerialWorker/raw", "serialize/due0/worker", "serialize/due0/raw"),
-        ("serialize due 0: StartIo wrap/raw", "serialize/due0/startio", "serialize/due0/raw"),
+        (
+            "queue insert+remove_next",
+            "queue/insert_remove/csq",
+            "queue/insert_remove/bare",
+        ),
+        (
+            "queue insert+IoCancelIrp",
+            "queue/insert_cancel/csq",
+            "queue/insert_cancel/bare",
+        ),
+        (
+            "queue tracked: ticket/RemoveIrp",
+            "queue/tracked/csq",
+            "queue/tracked/bare",
+        ),
+        (
+            "serialize due 0: SerialWorker/raw",
+            "serialize/due0/worker",
+            "serialize/due0/raw",
+        ),
+        (
+            "serialize due 0: StartIo wrap/raw",
+            "serialize/due0/startio",
+            "serialize/due0/raw",
+        ),
     ];
     for (name, ours, base) in rows {
         let (a, b) = (median_ns(ours, since), median_ns(base, since));
@@ -789,50 +825,97 @@ fn summary(since: SystemTime) {
 
     println!();
     println!(
-        "{:<34} {:>10} {:>10} {:>7} {:>9} {:>9} {:>9}",
-        "memory per request", "csq B", "base B", "ratio", "csq allocs", "base allocs", "pool B"
+        "{:<34} {:>9} {:>9} {:>6} {:>11} {:>11} {:>12}",
+        "host memory per request",
+        "csq B",
+        "base B",
+        "ratio",
+        "csq allocs",
+        "base allocs",
+        "pool B c/b"
     );
-    let pairs: [(&str, fn() -> Memory, fn() -> Memory); 5] = [
-        ("queue insert+remove_next", memory::<CsqRemoveNext>, memory::<BareRemoveNext>),
-        ("queue insert+IoCancelIrp", memory::<CsqCancel>, memory::<BareCancel>),
-        ("queue tracked: ticket/RemoveIrp", memory::<CsqTracked>, memory::<BareTracked>),
-        ("serialize due 0: SerialWorker/raw", memory::<Worker>, memory::<RawStartIo>),
-        ("serialize due 0: StartIo wrap/raw", memory::<WrappedStartIo>, memory::<RawStartIo>),
+    let pairs: [(&str, MemoryOf, MemoryOf); 5] = [
+        (
+            "queue insert+remove_next",
+            memory::<CsqRemoveNext>,
+            memory::<BareRemoveNext>,
+        ),
+        (
+            "queue insert+IoCancelIrp",
+            memory::<CsqCancel>,
+            memory::<BareCancel>,
+        ),
+        (
+            "queue tracked: ticket/RemoveIrp",
+            memory::<CsqTracked>,
+            memory::<BareTracked>,
+        ),
+        (
+            "serialize due 0: SerialWorker/raw",
+            memory::<Worker>,
+            memory::<RawStartIo>,
+        ),
+        (
+            "serialize due 0: StartIo wrap/raw",
+            memory::<WrappedStartIo>,
+            memory::<RawStartIo>,
+        ),
     ];
     for (name, ours, base) in pairs {
         let (a, b) = (ours(), base());
         println!(
-            "{:<34} {:>10.1} {:>10.1} {:>7} {:>9.2} {:>9.2} {:>4.0}/{:<4.0}",
+            "{:<34} {:>9.0} {:>9.0} {:>6} {:>11.2} {:>11.2} {:>12}",
             name,
             a.bytes,
             b.bytes,
             ratio(Some(a.bytes), Some(b.bytes)),
             a.calls,
             b.calls,
-            a.pool,
-            b.pool,
+            format!("{:.0}/{:.0}", a.pool, b.pool),
         );
     }
-    println!("(host bytes and allocation calls made during the compared operations, ntsim's own");
-    println!(" bookkeeping included; pool B = ntsim pool growth per queued request, csq/baseline)");
+    println!(
+        "(host bytes requested and allocation calls made during the compared operations: all of"
+    );
+    println!(
+        " it is ntsim's own bookkeeping, csq cannot allocate; pool B c/b = ntsim pool growth per"
+    );
+    println!(" request in flight, csq/baseline)");
 
     println!();
-    println!("{:<34} {:>10} {:>10}", "in-place size (bytes)", "csq", "baseline");
+    println!(
+        "{:<34} {:>10} {:>10}",
+        "in-place size (bytes)", "csq", "baseline"
+    );
     let ctx = std::mem::size_of::<IO_CSQ_IRP_CONTEXT>();
     let sizes = [
-        ("queue (CancelSafeQueue<Fifo>)", std::mem::size_of::<CancelSafeQueue<Fifo>>(), BARE_QUEUE_SIZE),
+        (
+            "queue (CancelSafeQueue<Fifo>)",
+            std::mem::size_of::<CancelSafeQueue<Fifo>>(),
+            BARE_QUEUE_SIZE,
+        ),
         (
             "queue tracking 64 IRPs",
             std::mem::size_of::<CancelSafeQueue<Fifo, BATCH>>(),
             BARE_QUEUE_SIZE + BATCH * ctx,
         ),
-        ("SerialWorker<Due0> / raw StartIo", std::mem::size_of::<SerialWorker<Due0>>(), 0),
-        ("StartIoQueue / raw StartIo", std::mem::size_of::<StartIoQueue>(), 0),
+        (
+            "SerialWorker<Due0> / raw StartIo",
+            std::mem::size_of::<SerialWorker<Due0>>(),
+            0,
+        ),
+        (
+            "StartIoQueue / raw StartIo",
+            std::mem::size_of::<StartIoQueue>(),
+            0,
+        ),
     ];
     for (name, ours, base) in sizes {
         println!("{name:<34} {ours:>10} {base:>10}");
     }
-    println!("(the SerialWorker also has one system thread; the StartIo paths use the device queue");
+    println!(
+        "(the SerialWorker also has one system thread; the StartIo paths use the device queue"
+    );
     println!(" inside DEVICE_OBJECT, which every device has)");
 }
 
