@@ -769,52 +769,114 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// Rounds of the interleaved comparison.
+const ROUNDS: usize = 21;
+/// Requests per subject and round (one machine each).
+const ROUND_REQUESTS: usize = 16 * BATCH;
+
+/// The ratio csq / baseline of host time per request, measured in [`ROUNDS`] interleaved rounds
+/// (csq first in even rounds, the baseline first in odd ones, one fresh machine each), so that
+/// both see the same background load: the median and the range of the per-round ratios.
+struct Paired {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+/// Measures one comparison's [`Paired`] ratio.
+type PairedOf = fn() -> Paired;
+
+fn paired<A: Subject + 'static, B: Subject + 'static>() -> Paired {
+    let mut ratios: Vec<f64> = (0..ROUNDS)
+        .map(|round| {
+            let (a, b) = if round % 2 == 0 {
+                let a = run_in_machine::<A>(ROUND_REQUESTS, false).time;
+                (a, run_in_machine::<B>(ROUND_REQUESTS, false).time)
+            } else {
+                let b = run_in_machine::<B>(ROUND_REQUESTS, false).time;
+                (run_in_machine::<A>(ROUND_REQUESTS, false).time, b)
+            };
+            a.as_secs_f64() / b.as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    Paired {
+        median: ratios[ROUNDS / 2],
+        min: ratios[0],
+        max: ratios[ROUNDS - 1],
+    }
+}
+
+/// One comparison of the summary.
+struct Row {
+    name: &'static str,
+    ours: &'static str,
+    base: &'static str,
+    paired: PairedOf,
+    memory: (MemoryOf, MemoryOf),
+}
+
+const ROWS: [Row; 5] = [
+    Row {
+        name: "queue insert+remove_next",
+        ours: "queue/insert_remove/csq",
+        base: "queue/insert_remove/bare",
+        paired: paired::<CsqRemoveNext, BareRemoveNext>,
+        memory: (memory::<CsqRemoveNext>, memory::<BareRemoveNext>),
+    },
+    Row {
+        name: "queue insert+IoCancelIrp",
+        ours: "queue/insert_cancel/csq",
+        base: "queue/insert_cancel/bare",
+        paired: paired::<CsqCancel, BareCancel>,
+        memory: (memory::<CsqCancel>, memory::<BareCancel>),
+    },
+    Row {
+        name: "queue tracked: ticket/RemoveIrp",
+        ours: "queue/tracked/csq",
+        base: "queue/tracked/bare",
+        paired: paired::<CsqTracked, BareTracked>,
+        memory: (memory::<CsqTracked>, memory::<BareTracked>),
+    },
+    Row {
+        name: "serialize due 0: SerialWorker/raw",
+        ours: "serialize/due0/worker",
+        base: "serialize/due0/raw",
+        paired: paired::<Worker, RawStartIo>,
+        memory: (memory::<Worker>, memory::<RawStartIo>),
+    },
+    Row {
+        name: "serialize due 0: StartIo wrap/raw",
+        ours: "serialize/due0/startio",
+        base: "serialize/due0/raw",
+        paired: paired::<WrappedStartIo, RawStartIo>,
+        memory: (memory::<WrappedStartIo>, memory::<RawStartIo>),
+    },
+];
+
 fn summary(since: SystemTime) {
     println!();
-    println!(
-        "== Summary: csq / baseline, same run (criterion medians; memory from one batch of {BATCH}) =="
-    );
+    println!("== Summary: csq / baseline, this run ==");
     println!();
     println!(
-        "{:<34} {:>12} {:>12} {:>8} {:>14}",
-        "time per request", "csq ns", "baseline ns", "ratio", "csq req/s"
+        "host time per request: criterion medians (ns, req/s), their ratio, and the paired ratio"
     );
-    let rows = [
-        (
-            "queue insert+remove_next",
-            "queue/insert_remove/csq",
-            "queue/insert_remove/bare",
-        ),
-        (
-            "queue insert+IoCancelIrp",
-            "queue/insert_cancel/csq",
-            "queue/insert_cancel/bare",
-        ),
-        (
-            "queue tracked: ticket/RemoveIrp",
-            "queue/tracked/csq",
-            "queue/tracked/bare",
-        ),
-        (
-            "serialize due 0: SerialWorker/raw",
-            "serialize/due0/worker",
-            "serialize/due0/raw",
-        ),
-        (
-            "serialize due 0: StartIo wrap/raw",
-            "serialize/due0/startio",
-            "serialize/due0/raw",
-        ),
-    ];
-    for (name, ours, base) in rows {
-        let (a, b) = (median_ns(ours, since), median_ns(base, since));
+    println!("of {ROUNDS} interleaved rounds of {ROUND_REQUESTS} requests each (median [min-max])");
+    println!(
+        "{:<34} {:>8} {:>8} {:>9} {:>6} {:>19}",
+        "", "csq ns", "base ns", "csq req/s", "ratio", "paired ratio"
+    );
+    for row in &ROWS {
+        let (a, b) = (median_ns(row.ours, since), median_ns(row.base, since));
+        let p = (row.paired)();
         println!(
-            "{:<34} {:>12} {:>12} {:>8} {:>14}",
-            name,
+            "{:<34} {:>8} {:>8} {:>9} {:>6} {:>19}",
+            row.name,
             fmt_opt(a, |v| format!("{v:.0}")),
             fmt_opt(b, |v| format!("{v:.0}")),
-            ratio(a, b),
             fmt_opt(a, |v| format!("{:.0}", 1e9 / v)),
+            ratio(a, b),
+            format!("{:.2} [{:.2}-{:.2}]", p.median, p.min, p.max),
         );
     }
     let startup = median_ns("machine/start-up", since);
@@ -834,38 +896,11 @@ fn summary(since: SystemTime) {
         "base allocs",
         "pool B c/b"
     );
-    let pairs: [(&str, MemoryOf, MemoryOf); 5] = [
-        (
-            "queue insert+remove_next",
-            memory::<CsqRemoveNext>,
-            memory::<BareRemoveNext>,
-        ),
-        (
-            "queue insert+IoCancelIrp",
-            memory::<CsqCancel>,
-            memory::<BareCancel>,
-        ),
-        (
-            "queue tracked: ticket/RemoveIrp",
-            memory::<CsqTracked>,
-            memory::<BareTracked>,
-        ),
-        (
-            "serialize due 0: SerialWorker/raw",
-            memory::<Worker>,
-            memory::<RawStartIo>,
-        ),
-        (
-            "serialize due 0: StartIo wrap/raw",
-            memory::<WrappedStartIo>,
-            memory::<RawStartIo>,
-        ),
-    ];
-    for (name, ours, base) in pairs {
-        let (a, b) = (ours(), base());
+    for row in &ROWS {
+        let (a, b) = (row.memory.0(), row.memory.1());
         println!(
             "{:<34} {:>9.0} {:>9.0} {:>6} {:>11.2} {:>11.2} {:>12}",
-            name,
+            row.name,
             a.bytes,
             b.bytes,
             ratio(Some(a.bytes), Some(b.bytes)),
