@@ -72,17 +72,136 @@ pub struct DeviceConfig {
     /// A symbolic link to create to it, e.g. `wstr!("\\DosDevices\\CsqEvent")`; deleted with
     /// the device.
     pub symbolic_link: Option<&'static [u16]>,
-    /// The security descriptor in SDDL, e.g. `wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)")`
-    /// (`IoCreateDeviceSecure`).
-    pub sddl: &'static [u16],
+    /// Who may open the device: the device object's DACL (see [`DeviceAccess`]).
+    pub access: DeviceAccess,
     /// `FILE_DEVICE_*` (e.g. `0x22`, FILE_DEVICE_UNKNOWN).
     pub device_type: u32,
-    /// Device characteristics (e.g. `0x100`, FILE_DEVICE_SECURE_OPEN).
+    /// Device characteristics. `FILE_DEVICE_SECURE_OPEN` (0x100) is always added, so that the
+    /// DACL also guards opens of names below the device (`\Device\X\anything`).
     pub characteristics: u32,
     /// Whether only one handle may be open at a time.
     pub exclusive: bool,
     /// Whether reads and writes use buffered I/O (`DO_BUFFERED_IO`).
     pub buffered_io: bool,
+}
+
+/// `FILE_DEVICE_SECURE_OPEN`: the device's security descriptor also applies to opens of names
+/// in the device's namespace. Always set by [`DriverObject::create_device`].
+pub(crate) const FILE_DEVICE_SECURE_OPEN: u32 = 0x100;
+
+/// Who may open a device: a fixed, protected DACL for the device object (no inherited ACEs).
+///
+/// On Windows the DACL is built from the kernel's well-known SIDs (`SeExports`) and set on the
+/// new device object (`IoCreateDevice` then `ObSetSecurityObjectByPointer`), which is what
+/// `IoCreateDeviceSecure` does with the equivalent SDDL string ([`DeviceAccess::sddl`]); on
+/// ntsim that SDDL string is recorded for the device (`ntsim::driver::device_security`).
+/// Each generic right of the SDDL is stored already mapped to the file-object rights
+/// (`GA` = `FILE_ALL_ACCESS`, `GR` = `FILE_GENERIC_READ`, `GW` = `FILE_GENERIC_WRITE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceAccess {
+    /// Only the kernel and services running as LocalSystem: `D:P(A;;GA;;;SY)`.
+    SystemOnly,
+    /// LocalSystem and the Administrators group, all access: `D:P(A;;GA;;;SY)(A;;GA;;;BA)`
+    /// (the usual choice for a control device; an elevated client can open it).
+    SystemAndAdministrators,
+    /// As [`SystemAndAdministrators`](Self::SystemAndAdministrators), and everyone else may
+    /// read and write: `D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;WD)`.
+    EveryoneReadWrite,
+}
+
+/// A well-known account or group an access-allowed ACE names.
+// Read by the Windows backend only (sys/wdk.rs) and by the unit test.
+#[cfg_attr(not(windows), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trustee {
+    /// `S-1-5-18` (`SY`, `SeExports->SeLocalSystemSid`).
+    LocalSystem,
+    /// `S-1-5-32-544` (`BA`, `SeExports->SeAliasAdminsSid`).
+    Administrators,
+    /// `S-1-1-0` (`WD`, `SeExports->SeWorldSid`).
+    Everyone,
+}
+
+/// The rights an access-allowed ACE grants.
+// Read by the Windows backend only (sys/wdk.rs) and by the unit test.
+#[cfg_attr(not(windows), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rights {
+    /// `GA`: `FILE_ALL_ACCESS`.
+    All,
+    /// `GRGW`: `FILE_GENERIC_READ | FILE_GENERIC_WRITE`.
+    ReadWrite,
+}
+
+#[cfg_attr(not(windows), allow(dead_code))]
+impl Rights {
+    /// The access mask, mapped to file-object rights.
+    pub(crate) const fn mask(self) -> u32 {
+        const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
+        const FILE_GENERIC_READ: u32 = 0x0012_0089;
+        const FILE_GENERIC_WRITE: u32 = 0x0012_0116;
+        match self {
+            Rights::All => FILE_ALL_ACCESS,
+            Rights::ReadWrite => FILE_GENERIC_READ | FILE_GENERIC_WRITE,
+        }
+    }
+}
+
+/// One access-allowed ACE of a [`DeviceAccess`] DACL.
+// Read by the Windows backend only (sys/wdk.rs) and by the unit test.
+#[cfg_attr(not(windows), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ace {
+    pub(crate) trustee: Trustee,
+    pub(crate) rights: Rights,
+}
+
+impl DeviceAccess {
+    /// The DACL's access-allowed ACEs, in order.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) const fn aces(self) -> &'static [Ace] {
+        const SY_ALL: Ace = Ace {
+            trustee: Trustee::LocalSystem,
+            rights: Rights::All,
+        };
+        const BA_ALL: Ace = Ace {
+            trustee: Trustee::Administrators,
+            rights: Rights::All,
+        };
+        const WD_RW: Ace = Ace {
+            trustee: Trustee::Everyone,
+            rights: Rights::ReadWrite,
+        };
+        match self {
+            DeviceAccess::SystemOnly => &[SY_ALL],
+            DeviceAccess::SystemAndAdministrators => &[SY_ALL, BA_ALL],
+            DeviceAccess::EveryoneReadWrite => &[SY_ALL, BA_ALL, WD_RW],
+        }
+    }
+
+    /// The same DACL as an SDDL string (what `IoCreateDeviceSecure` would be given).
+    #[must_use]
+    pub const fn sddl(self) -> &'static str {
+        match self {
+            DeviceAccess::SystemOnly => "D:P(A;;GA;;;SY)",
+            DeviceAccess::SystemAndAdministrators => "D:P(A;;GA;;;SY)(A;;GA;;;BA)",
+            DeviceAccess::EveryoneReadWrite => "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;WD)",
+        }
+    }
+
+    /// [`sddl`](Self::sddl) in UTF-16.
+    // Read by the ntsim backend only (sys/host.rs) and by the unit test.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub(crate) const fn sddl_utf16(self) -> &'static [u16] {
+        match self {
+            DeviceAccess::SystemOnly => crate::wstr!("D:P(A;;GA;;;SY)"),
+            DeviceAccess::SystemAndAdministrators => crate::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
+            DeviceAccess::EveryoneReadWrite => {
+                crate::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;WD)")
+            }
+        }
+    }
 }
 
 /// The start of every extension made by this module.
@@ -227,7 +346,8 @@ pub struct DriverObject {
 }
 
 impl DriverObject {
-    /// Creates a device (`IoCreateDeviceSecure`) whose extension is `E`, built in place by
+    /// Creates a device (`IoCreateDevice` with `FILE_DEVICE_SECURE_OPEN`, then the DACL of
+    /// `config.access`) whose extension is `E`, built in place by
     /// `init`, then its symbolic link (`IoCreateSymbolicLink`), then clears
     /// `DO_DEVICE_INITIALIZING`. Its dispatch routines are `E`'s [`DeviceHandler`] methods. The
     /// device lives until [`Device::delete`] or the driver's unload.
@@ -235,8 +355,8 @@ impl DriverObject {
     /// IRQL: PASSIVE_LEVEL (DriverEntry).
     ///
     /// # Errors
-    /// `STATUS_OBJECT_NAME_COLLISION`, `STATUS_INSUFFICIENT_RESOURCES`, the SDDL's
-    /// `STATUS_INVALID_PARAMETER`, or `init`'s error; nothing is left behind.
+    /// `STATUS_OBJECT_NAME_COLLISION`, `STATUS_INSUFFICIENT_RESOURCES`, an error of setting the
+    /// device's security descriptor (Windows), or `init`'s error; nothing is left behind.
     pub fn create_device<E, Err>(
         &self,
         config: &DeviceConfig,
@@ -305,9 +425,9 @@ impl DriverObject {
                 size,
                 config.name,
                 config.device_type,
-                config.characteristics,
+                config.characteristics | FILE_DEVICE_SECURE_OPEN,
                 config.exclusive,
-                config.sddl,
+                config.access,
             )
         }
         .map_err(NtStatus)?;
@@ -512,7 +632,7 @@ pub const fn ascii_to_utf16<const N: usize>(s: &str) -> [u16; N] {
 }
 
 /// A `&'static [u16]` UTF-16 string from an ASCII literal, built at compile time (device names,
-/// symbolic links, SDDL strings).
+/// symbolic links).
 ///
 /// ```
 /// const NAME: &[u16] = csq::wstr!("\\Device\\CsqEvent");
@@ -571,5 +691,45 @@ pub type DriverObjectRaw = sys::DriverObject;
 impl From<core::convert::Infallible> for NtStatus {
     fn from(never: core::convert::Infallible) -> NtStatus {
         match never {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::{DeviceAccess, Rights, Trustee};
+
+    /// Writes the SDDL of an ACE table the way the SDDL strings above are written.
+    fn sddl_of(access: DeviceAccess) -> std::string::String {
+        let mut s = std::string::String::from("D:P");
+        for ace in access.aces() {
+            let rights = match ace.rights {
+                Rights::All => "GA",
+                Rights::ReadWrite => "GRGW",
+            };
+            let sid = match ace.trustee {
+                Trustee::LocalSystem => "SY",
+                Trustee::Administrators => "BA",
+                Trustee::Everyone => "WD",
+            };
+            s.push_str(&std::format!("(A;;{rights};;;{sid})"));
+        }
+        s
+    }
+
+    #[test]
+    fn the_ace_table_and_the_sddl_string_describe_the_same_dacl() {
+        for access in [
+            DeviceAccess::SystemOnly,
+            DeviceAccess::SystemAndAdministrators,
+            DeviceAccess::EveryoneReadWrite,
+        ] {
+            assert_eq!(sddl_of(access), access.sddl());
+            let utf16: std::vec::Vec<u16> = access.sddl().encode_utf16().collect();
+            assert_eq!(access.sddl_utf16(), &utf16[..]);
+        }
+        assert_eq!(Rights::All.mask(), 0x001F_01FF);
+        assert_eq!(Rights::ReadWrite.mask(), 0x0012_019F);
     }
 }

@@ -153,7 +153,7 @@
 //! csq::driver_entry!(fn driver_entry = init);
 //! # const CONFIG: DeviceConfig = DeviceConfig {
 //! #     name: csq::wstr!("\\Device\\Waiter"), symbolic_link: None,
-//! #     sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"), device_type: 0x22,
+//! #     access: csq::DeviceAccess::SystemAndAdministrators, device_type: 0x22,
 //! #     characteristics: 0x100, exclusive: false, buffered_io: true,
 //! # };
 //! # include!("../doc/harness.rs");
@@ -234,7 +234,7 @@
 //! csq::driver_entry!(fn driver_entry = init);
 //! # const CONFIG: DeviceConfig = DeviceConfig {
 //! #     name: csq::wstr!("\\Device\\Waiter"), symbolic_link: None,
-//! #     sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"), device_type: 0x22,
+//! #     access: csq::DeviceAccess::SystemAndAdministrators, device_type: 0x22,
 //! #     characteristics: 0x100, exclusive: false, buffered_io: true,
 //! # };
 //! # include!("../doc/harness.rs");
@@ -260,7 +260,8 @@
 //!   count: a record that a list and a running request both hold).
 //! - [`StartIoQueue`] and [`StartIoHandler`] (the safe StartIo wrapper) and [`SerialWorker`]
 //!   with its [`SerialHandler`] (the worker thread that replaces StartIo).
-//! - [`DriverObject::create_device`] with a [`DeviceConfig`] (secure descriptor, symbolic link)
+//! - [`DriverObject::create_device`] with a [`DeviceConfig`] (a [`DeviceAccess`] DACL, symbolic
+//!   link)
 //!   and a [`DeviceHandler`] extension whose methods are the dispatch routines;
 //!   [`driver_entry!`] for the entry point on both backends; [`wstr!`] for UTF-16 names.
 //!
@@ -269,6 +270,7 @@
 
 mod device;
 mod event;
+pub mod image;
 mod irp;
 mod irql;
 mod policy;
@@ -287,7 +289,7 @@ mod user_event;
 mod wait;
 mod worker;
 
-pub use device::{Device, DeviceConfig, DeviceHandler, DriverObject};
+pub use device::{Device, DeviceAccess, DeviceConfig, DeviceHandler, DriverObject};
 pub use event::{Event, EventKind};
 pub use irp::{
     Completed, DispatchStatus, FileObject, IoctlParameters, Irp, IrpView, MajorFunction, Pending,

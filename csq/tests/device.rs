@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use csq::pinned_init::{pin_data, pin_init};
 use csq::{
-    CancelSafeQueue, DeviceConfig, DeviceHandler, DispatchStatus, DriverObject, Fifo, Irp,
-    NtStatus, TransferMethod, ctl_code,
+    CancelSafeQueue, DeviceAccess, DeviceConfig, DeviceHandler, DispatchStatus, DriverObject, Fifo,
+    Irp, NtStatus, TransferMethod, ctl_code,
 };
 use ntsim::ntdef::{
     DEVICE_OBJECT, DO_DEVICE_INITIALIZING, DRIVER_OBJECT, IRP_MJ_CLEANUP, IRP_MJ_CREATE,
@@ -61,7 +61,7 @@ fn init(driver: &DriverObject) -> Result<(), NtStatus> {
     let config = DeviceConfig {
         name: csq::wstr!("\\Device\\CsqTest"),
         symbolic_link: Some(csq::wstr!("\\DosDevices\\CsqTest")),
-        sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
+        access: DeviceAccess::SystemAndAdministrators,
         device_type: 0x22,
         characteristics: 0x100,
         exclusive: false,
@@ -123,6 +123,15 @@ fn driver_entry_creates_the_device_and_dispatches_to_the_handler() {
         // SAFETY: as above.
         let flags = unsafe { (*dev).Flags };
         assert_eq!(flags & DO_DEVICE_INITIALIZING, 0);
+        // The typed access policy reaches the kernel as its SDDL string, and the DACL guards
+        // the device's namespace too (FILE_DEVICE_SECURE_OPEN).
+        assert_eq!(
+            ntsim::driver::device_security(dev).as_deref(),
+            Some("D:P(A;;GA;;;SY)(A;;GA;;;BA)")
+        );
+        // SAFETY: as above.
+        let characteristics = unsafe { (*dev).Characteristics };
+        assert_eq!(characteristics & 0x100, 0x100);
 
         let create = RawIrp::new(IRP_MJ_CREATE, 0xF11E);
         assert_eq!(call(driver, create), STATUS_SUCCESS);

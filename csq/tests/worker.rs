@@ -358,7 +358,7 @@ fn init(driver: &DriverObject) -> Result<(), NtStatus> {
     let config = DeviceConfig {
         name: csq::wstr!("\\Device\\WorkerTest"),
         symbolic_link: None,
-        sddl: csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
+        access: csq::DeviceAccess::SystemAndAdministrators,
         device_type: 0x22,
         characteristics: 0x100,
         exclusive: false,

@@ -26,7 +26,7 @@ mod slots;
 #[cfg(windows)]
 mod panic_handler;
 
-use csq::{DeviceConfig, DriverObject, NtStatus};
+use csq::{DeviceAccess, DeviceConfig, DriverObject, NtStatus};
 
 pub use concurrent::IRP_RECORD_TAG;
 pub use events::EVENT_RECORD_TAG;
@@ -38,14 +38,14 @@ use serial::Serial;
 
 /// `FILE_DEVICE_SECURE_OPEN`.
 const FILE_DEVICE_SECURE_OPEN: u32 = 0x100;
-/// SYSTEM and Administrators: all access.
-const SDDL: &[u16] = csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)");
+/// SYSTEM and Administrators: all access (`D:P(A;;GA;;;SY)(A;;GA;;;BA)`).
+const ACCESS: DeviceAccess = DeviceAccess::SystemAndAdministrators;
 
 /// The model-C device.
 const CONCURRENT: DeviceConfig = DeviceConfig {
     name: csq::wstr!("\\Device\\CsqEvent"),
     symbolic_link: Some(csq::wstr!("\\DosDevices\\CsqEvent")),
-    sddl: SDDL,
+    access: ACCESS,
     device_type: FILE_DEVICE_UNKNOWN,
     characteristics: FILE_DEVICE_SECURE_OPEN,
     exclusive: false,

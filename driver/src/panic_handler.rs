@@ -1,9 +1,5 @@
-//! The Windows image's panic handler (`no_std`; `panic = "abort"` in every profile). A panic in
-//! a kernel driver is a bug; spinning keeps the machine inspectable under a kernel debugger.
+//! The Windows image's panic handler (`no_std`; `panic = "abort"` in every profile): csq's
+//! kernel image glue, which prints the panic with `DbgPrint` and bug-checks with
+//! `csq::image::PANIC_BUG_CHECK`.
 
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
-}
+csq::kernel_image_glue!();

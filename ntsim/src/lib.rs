@@ -37,6 +37,7 @@ pub mod object;
 pub mod pool;
 pub mod remove_lock;
 pub mod sched;
+pub mod security;
 pub mod semaphore;
 pub mod spinlock;
 pub mod startio;

@@ -7,6 +7,8 @@ use core::ptr;
 
 use ntsim::ntdef as nt;
 
+use crate::device::DeviceAccess;
+
 use super::{
     CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, StartIoFn,
     ThreadStartFn, UnloadFn,
@@ -458,10 +460,12 @@ pub(crate) unsafe fn device_create(
     device_type: u32,
     characteristics: u32,
     exclusive: bool,
-    sddl: &[u16],
+    access: DeviceAccess,
 ) -> Result<*mut DeviceObject, Ntstatus> {
     let mut name = unicode(name);
-    let mut sddl = unicode(sddl);
+    // ntsim records the SDDL string that IoCreateDeviceSecure would be given; wdk.rs sets the
+    // same DACL from `access.aces()`.
+    let mut sddl = unicode(access.sddl_utf16());
     let mut device: *mut DeviceObject = ptr::null_mut();
     // SAFETY: the strings and `device` are live locals; the caller guarantees `driver`.
     let status = unsafe {

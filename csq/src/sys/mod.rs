@@ -27,6 +27,8 @@ use core::mem::MaybeUninit;
 
 use pinned_init::{PinInit, pin_init_from_closure};
 
+use crate::device::DeviceAccess;
+
 #[cfg(not(windows))]
 mod host;
 #[cfg(not(windows))]
@@ -698,9 +700,11 @@ pub(crate) fn event_reference_by_handle(handle: usize, mode: i8) -> Result<*mut 
 // ---------------------------------------------------------------------------------------------
 // Drivers and devices.
 
-/// `IoCreateDeviceSecure` with a `\Device\` name, an SDDL string and no class GUID.
-/// Returns STATUS_OBJECT_NAME_COLLISION, STATUS_INSUFFICIENT_RESOURCES, or what the kernel
-/// says about the SDDL (STATUS_INVALID_PARAMETER).
+/// Creates a device with a `\Device\` name whose DACL is `access`: on Windows
+/// `IoCreateDevice` then the DACL built from `SeExports`' SIDs and set with
+/// `ObSetSecurityObjectByPointer` (the device is deleted again if that fails); on ntsim
+/// `IoCreateDeviceSecure` with `access`'s SDDL string. Returns STATUS_OBJECT_NAME_COLLISION,
+/// STATUS_INSUFFICIENT_RESOURCES, or the error of setting the security descriptor.
 ///
 /// IRQL: PASSIVE_LEVEL. # Safety: `driver` is the caller's driver object.
 #[inline]
@@ -711,7 +715,7 @@ pub(crate) unsafe fn device_create(
     device_type: u32,
     characteristics: u32,
     exclusive: bool,
-    sddl: &[u16],
+    access: DeviceAccess,
 ) -> Result<*mut DeviceObject, Ntstatus> {
     // SAFETY: forwarded caller contract.
     unsafe {
@@ -722,7 +726,7 @@ pub(crate) unsafe fn device_create(
             device_type,
             characteristics,
             exclusive,
-            sddl,
+            access,
         )
     }
 }
@@ -989,6 +993,38 @@ pub(crate) unsafe fn remove_lock_release(lock: *mut RemoveLockObject) {
 pub(crate) unsafe fn remove_lock_release_and_wait(lock: *mut RemoveLockObject) {
     // SAFETY: forwarded caller contract.
     unsafe { imp::remove_lock_release_and_wait(lock) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel image glue (Windows only: `crate::image`).
+
+/// `KeBugCheckEx(code, p1, p2, p3, p4)`: stops the machine.
+///
+/// IRQL: any.
+#[cfg(windows)]
+#[inline]
+pub(crate) fn bug_check(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> ! {
+    imp::bug_check(code, p1, p2, p3, p4)
+}
+
+/// `ExAllocatePool2` of non-paged pool (zeroed or not): 16-byte aligned, or null.
+///
+/// IRQL: <= DISPATCH_LEVEL.
+#[cfg(windows)]
+#[inline]
+pub(crate) fn image_pool_alloc(size: usize, tag: u32, zeroed: bool) -> *mut u8 {
+    imp::image_pool_alloc(size, tag, zeroed)
+}
+
+/// `ExFreePoolWithTag`.
+///
+/// IRQL: <= DISPATCH_LEVEL. # Safety: `p` came from [`image_pool_alloc`] with `tag` and
+/// nothing uses it any more.
+#[cfg(windows)]
+#[inline]
+pub(crate) unsafe fn image_pool_free(p: *mut u8, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { imp::image_pool_free(p, tag) }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,19 +1,28 @@
-//! The seam over `wdk-sys` (`cfg(windows)`): the same surface as `host.rs`.
+//! The seam over `wdk-sys` (`cfg(windows)`): the same surface as `host.rs`, mirroring it
+//! function by function.
 //!
-//! `wdk-sys` binds the exported kernel routines; the header-only inline routines that drivers
-//! rely on are rewritten here: `IoGetCurrentIrpStackLocation`, `IoMarkIrpPending`,
-//! `IoSetCancelRoutine` (an atomic exchange, spec A.3), `IoSetNextIrpStackLocation` and the
-//! `LIST_ENTRY` routines. bindgen names C anonymous unions `__bindgen_anon_N`; the paths below
-//! follow `wdm.h`'s nesting.
+//! `wdk-sys` binds the routines ntoskrnl exports. The WDK headers also define routines that are
+//! not exports at all but C inlines or macros; a driver written in C compiles them into its own
+//! image. They are rewritten here in Rust (the `Inline routines of the WDK headers` section),
+//! each with a note on what the header version does. bindgen names C anonymous unions and
+//! structs `__bindgen_anon_N`; the field paths below follow `wdm.h`'s nesting, and the layout
+//! assertions right below pin every size and offset this file relies on to
+//! `shared/spec/x64-layouts.md`, so that a binding that drifts fails to compile.
 //!
-//! NOTE: this file is written against wdk-sys 0.5 and is compiled only by the Windows build
-//! pipeline; keep it a mirror of `host.rs`.
+//! Data exported by ntoskrnl (`SeExports`, `PsThreadType`, `ExEventObjectType`) is read
+//! through its import slot (`__imp_<name>`): wdk-sys declares these variables as plain
+//! `extern` statics, which the linker would resolve to a code thunk (or not at all with a real
+//! WDK import library, whose data exports only define `__imp_<name>`).
 
+use core::arch::asm;
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
+use static_assertions::{const_assert, const_assert_eq};
 use wdk_sys::ntddk;
+
+use crate::device::{DeviceAccess, Trustee};
 
 use super::{
     CsqCallbacks, DispatchCancelFn, DispatchFn, DpcFn, DriverBug, Kirql, Ntstatus, StartIoFn,
@@ -26,6 +35,8 @@ pub(crate) use wdk_sys::{
     IRP as Irp, KDPC as KDpc, KEVENT as KEvent, KSEMAPHORE as KSemaphore, KSPIN_LOCK as KSpinLock,
     KTIMER as KTimer, LIST_ENTRY as ListEntry,
 };
+
+use wdk_sys::IO_STACK_LOCATION as IoStackLocation;
 
 /// Thread objects are only waited on and dereferenced: an opaque byte.
 pub(crate) type KThread = c_void;
@@ -40,44 +51,430 @@ const DO_BUFFERED_IO: u32 = 0x0000_0004;
 const DO_DEVICE_INITIALIZING: u32 = 0x0000_0080;
 const SYNCHRONIZE: u32 = 0x0010_0000;
 const EVENT_MODIFY_STATE: u32 = 0x0002;
-const KERNEL_MODE: i8 = 0;
-const EXECUTIVE: i32 = 0;
-const WAIT_ANY: i32 = 1;
+/// `KernelMode` as a `KPROCESSOR_MODE` (a `CCHAR`).
+const KERNEL_MODE: wdk_sys::KPROCESSOR_MODE = 0;
+/// `Executive`, the wait reason drivers use.
+const EXECUTIVE: wdk_sys::KWAIT_REASON = wdk_sys::_KWAIT_REASON::Executive;
+/// `WaitAny`.
+const WAIT_ANY: wdk_sys::WAIT_TYPE = wdk_sys::_WAIT_TYPE::WaitAny;
+/// `IO_NO_INCREMENT`.
+const IO_NO_INCREMENT: wdk_sys::CCHAR = 0;
+/// `SECURITY_DESCRIPTOR_REVISION`.
+const SECURITY_DESCRIPTOR_REVISION: u32 = 1;
+/// `ACL_REVISION`.
+const ACL_REVISION: u32 = 2;
+/// `SE_DACL_PROTECTED` in a security descriptor's `Control`: no ACE is inherited (SDDL `D:P`).
+const SE_DACL_PROTECTED: u16 = 0x1000;
+/// `DACL_SECURITY_INFORMATION`.
+const DACL_SECURITY_INFORMATION: u32 = 0x0000_0004;
+/// `STATUS_BUFFER_TOO_SMALL`.
+const STATUS_BUFFER_TOO_SMALL: Ntstatus = 0xC000_0023_u32 as i32;
+/// `POOL_FLAG_NON_PAGED`.
+const POOL_FLAG_NON_PAGED: wdk_sys::POOL_FLAGS = 0x40;
+/// `POOL_FLAG_UNINITIALIZED`: the pool does not zero the block.
+const POOL_FLAG_UNINITIALIZED: wdk_sys::POOL_FLAGS = 0x02;
+
+// ---------------------------------------------------------------------------------------------
+// Layout facts (shared/spec/x64-layouts.md). Every size and offset this file (or the kernel,
+// through an object embedded in a Rust value) relies on; a binding that drifts fails here.
+
+use core::mem::{offset_of, size_of};
+
+// IRP: 0xD0 bytes; the fields read or written here.
+const_assert_eq!(size_of::<Irp>(), 0xD0);
+const_assert_eq!(offset_of!(Irp, AssociatedIrp), 24);
+const_assert_eq!(offset_of!(Irp, IoStatus), 48);
+const_assert_eq!(offset_of!(Irp, RequestorMode), 64);
+const_assert_eq!(offset_of!(Irp, CurrentLocation), 67);
+const_assert_eq!(offset_of!(Irp, PendingReturned), 65);
+const_assert_eq!(offset_of!(Irp, StackCount), 66);
+const_assert_eq!(offset_of!(Irp, Cancel), 68);
+const_assert_eq!(offset_of!(Irp, CancelIrql), 69);
+const_assert_eq!(offset_of!(Irp, CancelRoutine), 0x68);
+const_assert_eq!(size_of::<wdk_sys::PDRIVER_CANCEL>(), size_of::<usize>());
+const_assert_eq!(offset_of!(Irp, Tail), 120);
+// Tail.Overlay: DriverContext[4] at 0x78 (slot 3, IoCsq's, at 144), ListEntry at 0xA8,
+// CurrentStackLocation at 0xB8.
+const_assert_eq!(
+    offset_of!(
+        Irp,
+        Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext
+    ),
+    0x78
+);
+const_assert_eq!(
+    offset_of!(
+        Irp,
+        Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext
+    ) + 3 * size_of::<*mut c_void>(),
+    144
+);
+const_assert_eq!(
+    offset_of!(Irp, Tail.Overlay.__bindgen_anon_2.ListEntry),
+    0xA8
+);
+const_assert_eq!(
+    offset_of!(
+        Irp,
+        Tail.Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation
+    ),
+    0xB8
+);
+// DeviceQueueEntry shares DriverContext's storage (IoStartPacket's device queue).
+const_assert_eq!(
+    offset_of!(Irp, Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry),
+    0x78
+);
+const_assert_eq!(offset_of!(Irp, Tail.Overlay.Thread), 152);
+const_assert_eq!(offset_of!(Irp, Tail.Overlay.OriginalFileObject), 192);
+// LIST_ENTRY and IO_STATUS_BLOCK.
+const_assert_eq!(offset_of!(ListEntry, Blink), 8);
+const_assert_eq!(size_of::<wdk_sys::IO_STATUS_BLOCK>(), 16);
+const_assert_eq!(offset_of!(wdk_sys::IO_STATUS_BLOCK, Information), 8);
+// IO_STACK_LOCATION: 0x48 bytes; Parameters.DeviceIoControl's lengths and code are
+// POINTER_ALIGNMENT members (0x10 and 0x18, not 0xC and 0x10: spec errata).
+const_assert_eq!(size_of::<IoStackLocation>(), 0x48);
+const_assert_eq!(offset_of!(IoStackLocation, Control), 3);
+const_assert_eq!(offset_of!(IoStackLocation, Parameters), 8);
+const_assert_eq!(
+    offset_of!(
+        IoStackLocation,
+        Parameters.DeviceIoControl.OutputBufferLength
+    ),
+    0x08
+);
+const_assert_eq!(
+    offset_of!(
+        IoStackLocation,
+        Parameters.DeviceIoControl.InputBufferLength
+    ),
+    0x10
+);
+const_assert_eq!(
+    offset_of!(IoStackLocation, Parameters.DeviceIoControl.IoControlCode),
+    0x18
+);
+const_assert_eq!(
+    offset_of!(IoStackLocation, Parameters.DeviceIoControl.Type3InputBuffer),
+    32
+);
+const_assert_eq!(offset_of!(IoStackLocation, DeviceObject), 40);
+const_assert_eq!(offset_of!(IoStackLocation, FileObject), 48);
+const_assert_eq!(offset_of!(IoStackLocation, CompletionRoutine), 56);
+const_assert_eq!(offset_of!(IoStackLocation, Context), 64);
+// Kernel objects embedded in Rust values (sized and placed by the safe layer).
+const_assert_eq!(size_of::<ListEntry>(), 16);
+const_assert_eq!(size_of::<IoCsq>(), 64);
+const_assert_eq!(offset_of!(IoCsq, CsqInsertIrp), 8);
+const_assert_eq!(offset_of!(IoCsq, CsqRemoveIrp), 16);
+const_assert_eq!(offset_of!(IoCsq, CsqPeekNextIrp), 24);
+const_assert_eq!(offset_of!(IoCsq, CsqAcquireLock), 32);
+const_assert_eq!(offset_of!(IoCsq, CsqReleaseLock), 40);
+const_assert_eq!(offset_of!(IoCsq, CsqCompleteCanceledIrp), 48);
+const_assert_eq!(offset_of!(IoCsq, ReservePointer), 56);
+const_assert_eq!(size_of::<CsqIrpContext>(), 24);
+const_assert_eq!(offset_of!(CsqIrpContext, Irp), 8);
+const_assert_eq!(offset_of!(CsqIrpContext, Csq), 16);
+const_assert_eq!(size_of::<KTimer>(), 64);
+const_assert_eq!(offset_of!(KTimer, Dpc), 48);
+const_assert_eq!(size_of::<KDpc>(), 64);
+const_assert_eq!(offset_of!(KDpc, DeferredRoutine), 24);
+const_assert_eq!(offset_of!(KDpc, DeferredContext), 32);
+const_assert_eq!(size_of::<KEvent>(), 24);
+const_assert_eq!(size_of::<KSemaphore>(), 32);
+const_assert_eq!(offset_of!(KSemaphore, Limit), 24);
+const_assert_eq!(size_of::<KSpinLock>(), 8);
+// IO_REMOVE_LOCK: the free-build layout (32 bytes: the common block only). wdk-sys binds it
+// (no `DBG` debug block); `REMOVE_LOCK_SIZE` below tells the ...Ex routines so.
+const_assert_eq!(size_of::<RemoveLockObject>(), 32);
+// DEVICE_OBJECT: the WDK declares it 16-byte aligned, so its size is 336; bindgen over the
+// mingw-w64 headers gives 328 (spec errata). The seam never sizes one (the I/O manager
+// allocates it); it relies on the offsets below, identical in both.
+const_assert!(size_of::<DeviceObject>() == 336 || size_of::<DeviceObject>() == 328);
+const_assert_eq!(offset_of!(DeviceObject, DriverObject), 8);
+const_assert_eq!(offset_of!(DeviceObject, NextDevice), 16);
+const_assert_eq!(offset_of!(DeviceObject, CurrentIrp), 32);
+const_assert_eq!(offset_of!(DeviceObject, Flags), 48);
+const_assert_eq!(offset_of!(DeviceObject, Characteristics), 52);
+const_assert_eq!(offset_of!(DeviceObject, DeviceExtension), 64);
+const_assert_eq!(offset_of!(DeviceObject, StackSize), 76);
+const_assert_eq!(offset_of!(DeviceObject, DeviceQueue), 160);
+// DRIVER_OBJECT.
+const_assert_eq!(size_of::<DriverObject>(), 336);
+const_assert_eq!(offset_of!(DriverObject, DeviceObject), 8);
+const_assert_eq!(offset_of!(DriverObject, DriverStartIo), 96);
+const_assert_eq!(offset_of!(DriverObject, DriverUnload), 104);
+const_assert_eq!(offset_of!(DriverObject, MajorFunction), 112);
+const_assert_eq!(
+    size_of::<[wdk_sys::PDRIVER_DISPATCH; super::IRP_MJ_COUNT]>(),
+    size_of::<[*mut c_void; 28]>()
+);
+const_assert_eq!(offset_of!(wdk_sys::FILE_OBJECT, FsContext), 24);
+// The well-known SIDs read from SE_EXPORTS (the table only ever grew; ntsim's image loader
+// serves the same offsets).
+const_assert_eq!(offset_of!(wdk_sys::SE_EXPORTS, SeWorldSid), 192);
+const_assert_eq!(offset_of!(wdk_sys::SE_EXPORTS, SeLocalSystemSid), 264);
+const_assert_eq!(offset_of!(wdk_sys::SE_EXPORTS, SeAliasAdminsSid), 272);
+// The absolute security descriptor built by `device_create`.
+const_assert_eq!(size_of::<wdk_sys::SECURITY_DESCRIPTOR>(), 40);
+const_assert_eq!(size_of::<wdk_sys::ACL>(), 8);
 
 /// Converts one of our `extern "system"` callbacks to the `extern "C"` pointer type bindgen
 /// declares. On x86-64 Windows both names denote the same (Microsoft x64) convention.
 macro_rules! as_c_callback {
-    ($f:expr, $ty:ty) => {{
+    ($f:expr, $from:ty => $to:ty) => {{
+        let f: $from = $f;
         // SAFETY: same size (one code pointer) and the same calling convention on this target.
-        Some(unsafe { core::mem::transmute::<_, $ty>($f) })
+        let c = unsafe { core::mem::transmute::<$from, $to>(f) };
+        Some(c)
     }};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inline routines of the WDK headers, rewritten. None of these is an ntoskrnl export.
+
+/// `IoGetCurrentIrpStackLocation`: the header version returns
+/// `Irp->Tail.Overlay.CurrentStackLocation` (asserting in checked builds that
+/// `CurrentLocation <= StackCount`).
+///
+/// # Safety
+/// `irp` is a live IRP.
+unsafe fn io_get_current_irp_stack_location(irp: *mut Irp) -> *mut IoStackLocation {
+    // SAFETY: caller contract; the union member at this offset is the stack-location pointer
+    // for any IRP being processed by a driver (PacketType is for completion-port packets only).
+    unsafe { current_stack_location_slot(irp).read() }
+}
+
+/// `&Irp->Tail.Overlay.CurrentStackLocation` (an address computation; the offset is asserted
+/// above).
+fn current_stack_location_slot(irp: *mut Irp) -> *mut *mut IoStackLocation {
+    irp.wrapping_byte_add(IRP_CURRENT_STACK_LOCATION).cast()
+}
+
+/// `IoGetNextIrpStackLocation`: the header version returns the current location minus one
+/// (stack locations are an array after the IRP, used from the end towards the start).
+///
+/// # Safety
+/// `irp` is a live IRP with a location below the current one (`CurrentLocation > 1`).
+unsafe fn io_get_next_irp_stack_location(irp: *mut Irp) -> *mut IoStackLocation {
+    // SAFETY: caller contract.
+    let current = unsafe { io_get_current_irp_stack_location(irp) };
+    current.wrapping_sub(1)
+}
+
+/// `IoSetNextIrpStackLocation`: the header version decrements `Irp->CurrentLocation` and moves
+/// `CurrentStackLocation` one location down (what `IoCallDriver` does before calling the next
+/// driver).
+///
+/// # Safety
+/// `irp` is a live IRP the caller owns, with a location below the current one.
+unsafe fn io_set_next_irp_stack_location(irp: *mut Irp) {
+    // SAFETY: caller contract.
+    let next = unsafe { io_get_next_irp_stack_location(irp) };
+    // SAFETY: caller contract: the caller owns the IRP.
+    unsafe { (*irp).CurrentLocation -= 1 };
+    // SAFETY: as above.
+    unsafe { current_stack_location_slot(irp).write(next) };
+}
+
+/// `IoMarkIrpPending`: the header version ORs `SL_PENDING_RETURNED` into the current stack
+/// location's `Control`.
+///
+/// # Safety
+/// `irp` is a live IRP the caller owns.
+unsafe fn io_mark_irp_pending(irp: *mut Irp) {
+    // SAFETY: caller contract.
+    let sl = unsafe { io_get_current_irp_stack_location(irp) };
+    // SAFETY: the caller owns the IRP, so nobody else writes its current location.
+    unsafe { (*sl).Control |= SL_PENDING_RETURNED };
+}
+
+/// `IoSetCancelRoutine`: the header version is `InterlockedExchangePointer` on
+/// `Irp->CancelRoutine` (a full-barrier atomic exchange), returning the old value; spec A.3.
+///
+/// # Safety
+/// `irp` is a live IRP.
+unsafe fn io_set_cancel_routine(
+    irp: *mut Irp,
+    routine: Option<DispatchCancelFn>,
+) -> Option<DispatchCancelFn> {
+    // SAFETY: caller contract; address only.
+    let field = unsafe { &raw mut (*irp).CancelRoutine };
+    // SAFETY: the field is a pointer-sized, pointer-aligned code pointer (asserted above) that
+    // the kernel and drivers only change by atomic exchange while the IRP is live.
+    let word = unsafe { AtomicUsize::from_ptr(field.cast::<usize>()) };
+    let new = routine.map_or(0, |f| f as usize);
+    let old = word.swap(new, Ordering::SeqCst);
+    if old == 0 {
+        None
+    } else {
+        // SAFETY: a non-zero value was stored from a DRIVER_CANCEL pointer.
+        Some(unsafe { core::mem::transmute::<usize, DispatchCancelFn>(old) })
+    }
+}
+
+/// `IoCompleteRequest`: a macro for the exported `IofCompleteRequest` (fastcall on x86; the same
+/// convention as everything else on x64).
+///
+/// # Safety
+/// The caller owns `irp`, its cancel routine is NULL and it holds no spin lock.
+unsafe fn io_complete_request(irp: *mut Irp, boost: wdk_sys::CCHAR) {
+    // SAFETY: caller contract.
+    unsafe { ntddk::IofCompleteRequest(irp, boost) };
+}
+
+/// `KeGetCurrentIrql`: on x64 the header version reads CR8, the APIC task-priority register the
+/// kernel keeps equal to the IRQL.
+fn ke_get_current_irql() -> Kirql {
+    let cr8: u64;
+    // SAFETY: kernel code runs at CPL 0, where reading CR8 is allowed; it has no side effect.
+    unsafe { asm!("mov {}, cr8", out(reg) cr8, options(nomem, nostack, preserves_flags)) };
+    cr8 as Kirql
+}
+
+/// `KeRaiseIrql`: on x64 the header version (`KzRaiseIrql`) reads CR8 as the old IRQL and
+/// writes the new one (checked builds bug-check if it is lower). `KfRaiseIrql` is not an x64
+/// export.
+///
+/// # Safety
+/// `new` >= the current IRQL; the caller lowers it again with [`ke_lower_irql`].
+unsafe fn ke_raise_irql(new: Kirql) -> Kirql {
+    let old = ke_get_current_irql();
+    debug_assert!(new >= old, "KeRaiseIrql to a lower IRQL");
+    // SAFETY: CPL 0; raising the task priority only masks interrupts (caller contract).
+    unsafe { asm!("mov cr8, {}", in(reg) u64::from(new), options(nostack, preserves_flags)) };
+    old
+}
+
+/// `KeLowerIrql`: on x64 the header version (`KzLowerIrql`) writes CR8; lowering it lets the
+/// APIC deliver the software interrupts (DPC, APC) that became pending meanwhile.
+///
+/// # Safety
+/// `old` is what the matching [`ke_raise_irql`] (or spin lock acquire) returned.
+unsafe fn ke_lower_irql(old: Kirql) {
+    // SAFETY: CPL 0; the caller restores an IRQL it raised from (caller contract).
+    unsafe { asm!("mov cr8, {}", in(reg) u64::from(old), options(nostack, preserves_flags)) };
+}
+
+// The exported equivalents of the IRQL inlines (x64 ntoskrnl exports them for binary
+// compatibility; wdk-sys does not bind them because the headers define the names as inlines).
+// Used unless the `header-inlines` feature is on: ntsim's image loader binds these imports,
+// while an inline CR8 access cannot be intercepted in a user-mode process.
+unsafe extern "system" {
+    #[link_name = "KeGetCurrentIrql"]
+    fn KeGetCurrentIrqlExport() -> Kirql;
+    fn KeRaiseIrqlToDpcLevel() -> Kirql;
+    #[link_name = "KeLowerIrql"]
+    fn KeLowerIrqlExport(NewIrql: Kirql);
+}
+
+/// The current IRQL: [`ke_get_current_irql`] or the `KeGetCurrentIrql` export.
+fn current_irql_impl() -> Kirql {
+    if cfg!(feature = "header-inlines") {
+        ke_get_current_irql()
+    } else {
+        // SAFETY: no preconditions; callable at any IRQL.
+        unsafe { KeGetCurrentIrqlExport() }
+    }
+}
+
+/// Raises the IRQL to DISPATCH_LEVEL: [`ke_raise_irql`] or the `KeRaiseIrqlToDpcLevel` export.
+///
+/// # Safety
+/// The current IRQL is <= DISPATCH_LEVEL; the caller lowers it again with [`lower_irql_impl`].
+unsafe fn raise_irql_to_dpc_impl() -> Kirql {
+    if cfg!(feature = "header-inlines") {
+        // SAFETY: forwarded caller contract.
+        unsafe { ke_raise_irql(super::DISPATCH_LEVEL) }
+    } else {
+        // SAFETY: forwarded caller contract.
+        unsafe { KeRaiseIrqlToDpcLevel() }
+    }
+}
+
+/// Lowers the IRQL: [`ke_lower_irql`] or the `KeLowerIrql` export.
+///
+/// # Safety
+/// As [`ke_lower_irql`].
+unsafe fn lower_irql_impl(old: Kirql) {
+    if cfg!(feature = "header-inlines") {
+        // SAFETY: forwarded caller contract.
+        unsafe { ke_lower_irql(old) }
+    } else {
+        // SAFETY: forwarded caller contract.
+        unsafe { KeLowerIrqlExport(old) }
+    }
+}
+
+/// `KeInitializeSpinLock`: the header version stores 0 (released) in the lock word.
+///
+/// # Safety
+/// `lock` is valid for writes.
+unsafe fn ke_initialize_spin_lock(lock: *mut KSpinLock) {
+    // SAFETY: caller contract.
+    unsafe { lock.write(0) }
+}
+
+/// `KeAcquireSpinLock`: on x64 a macro for the exported `KeAcquireSpinLockRaiseToDpc`
+/// (returns the old IRQL instead of storing it through a pointer).
+///
+/// # Safety
+/// As the seam's `spin_lock_acquire`.
+unsafe fn ke_acquire_spin_lock(lock: *mut KSpinLock) -> Kirql {
+    // SAFETY: caller contract.
+    unsafe { ntddk::KeAcquireSpinLockRaiseToDpc(lock) }
+}
+
+/// `ObDereferenceObject`: a macro for the exported `ObfDereferenceObject` (the new count is
+/// dropped).
+///
+/// # Safety
+/// The caller holds a reference to `object` and gives it up.
+unsafe fn ob_dereference_object(object: *mut c_void) {
+    // SAFETY: caller contract.
+    unsafe { ntddk::ObfDereferenceObject(object) };
+}
+
+/// `KeGetCurrentThread` (and `PsGetCurrentThread`, the same pointer typed as an `ETHREAD`): on
+/// x64 the header version reads `gs:[0x188]`, the processor control block's `CurrentThread`
+/// (GS points at the current processor's KPCR in kernel mode; its PRCB starts at 0x180).
+fn ke_get_current_thread() -> *mut KThread {
+    let thread: *mut KThread;
+    // SAFETY: in kernel mode GS is the current processor's KPCR, readable at any IRQL; the
+    // value read is the running thread, which cannot change under the running code.
+    unsafe {
+        asm!("mov {}, gs:[0x188]", out(reg) thread, options(nostack, readonly, preserves_flags));
+    }
+    thread
+}
+
+/// The remove-lock macros (`IoInitializeRemoveLock`, `IoAcquireRemoveLock`,
+/// `IoReleaseRemoveLock`, `IoReleaseRemoveLockAndWait`) call the exported `...Ex` routines with
+/// `sizeof(IO_REMOVE_LOCK)`, which tells the kernel whether the caller was built with the
+/// checked (debug block) or the free layout; the acquire macro also passes `__FILE__` and
+/// `__LINE__` for the checked build's tracking.
+const REMOVE_LOCK_SIZE: u32 = size_of::<RemoveLockObject>() as u32;
+
+/// `__fastfail(FAST_FAIL_CORRUPT_LIST_ENTRY)`: `int 0x29` with the code in ECX, which the
+/// kernel turns into bug check 0x139 (KERNEL_SECURITY_CHECK_FAILURE) without unwinding.
+fn fast_fail_corrupt_list_entry() -> ! {
+    // SAFETY: `int 0x29` never returns (the kernel bug-checks); nothing is read or written.
+    unsafe { asm!("int 0x29", in("ecx") 3u32, options(noreturn, nomem, nostack)) }
 }
 
 // ---------------------------------------------------------------------------------------------
 // IRPs.
 
-/// `IoGetCurrentIrpStackLocation` (an inline in wdm.h).
+/// The current stack location, copied out.
 ///
 /// # Safety
-/// `irp` is a live IRP.
-unsafe fn current_sl(irp: *mut Irp) -> *mut wdk_sys::IO_STACK_LOCATION {
-    // SAFETY: caller contract; the union member is the stack-location pointer for any IRP
-    // being processed by a driver.
-    unsafe {
-        (*irp)
-            .Tail
-            .Overlay
-            .__bindgen_anon_2
-            .__bindgen_anon_1
-            .CurrentStackLocation
-    }
-}
-
-/// # Safety
 /// `irp` is a live IRP with a current stack location.
-unsafe fn current_stack_location(irp: *mut Irp) -> wdk_sys::IO_STACK_LOCATION {
+unsafe fn current_stack_location(irp: *mut Irp) -> IoStackLocation {
     // SAFETY: caller contract.
-    let sl = unsafe { current_sl(irp) };
+    let sl = unsafe { io_get_current_irp_stack_location(irp) };
     // SAFETY: the current stack location of a live IRP is readable.
     unsafe { sl.read() }
 }
@@ -95,14 +492,17 @@ pub(crate) unsafe fn irp_minor_function(irp: *mut Irp) -> u8 {
 pub(crate) unsafe fn irp_ioctl_parameters(irp: *mut Irp) -> (u32, u32, u32) {
     // SAFETY: forwarded caller contract.
     let sl = unsafe { current_stack_location(irp) };
-    // SAFETY: plain-data union; the DeviceIoControl view is defined for any bit pattern.
+    // SAFETY: every member of the Parameters union is plain integers and pointers, so reading
+    // the DeviceIoControl view is defined whatever the request is.
     let p = unsafe { sl.Parameters.DeviceIoControl };
     (p.IoControlCode, p.InputBufferLength, p.OutputBufferLength)
 }
 
 pub(crate) unsafe fn irp_system_buffer(irp: *mut Irp) -> *mut u8 {
-    // SAFETY: caller contract; pointer-sized plain-data union.
-    unsafe { (*irp).AssociatedIrp.SystemBuffer }.cast()
+    // SAFETY: the caller guarantees a live IRP.
+    let assoc = unsafe { (*irp).AssociatedIrp };
+    // SAFETY: all members of the union are pointer-sized plain data.
+    unsafe { assoc.SystemBuffer }.cast()
 }
 
 pub(crate) unsafe fn irp_file_object(irp: *mut Irp) -> *mut FileObject {
@@ -111,14 +511,14 @@ pub(crate) unsafe fn irp_file_object(irp: *mut Irp) -> *mut FileObject {
 }
 
 pub(crate) unsafe fn irp_requestor_mode(irp: *mut Irp) -> i8 {
-    // SAFETY: caller contract.
+    // SAFETY: the caller guarantees a live IRP.
     unsafe { (*irp).RequestorMode }
 }
 
 pub(crate) unsafe fn irp_cancel_flag(irp: *mut Irp) -> bool {
-    // SAFETY: caller contract; address only.
+    // SAFETY: the caller guarantees a live IRP; address only.
     let cancel = unsafe { &raw const (*irp).Cancel };
-    // SAFETY: IoCancelIrp may write it concurrently: read once, volatile.
+    // SAFETY: IoCancelIrp may write the byte concurrently, so read it once, volatile.
     unsafe { ptr::read_volatile(cancel) != 0 }
 }
 
@@ -127,66 +527,67 @@ pub(crate) unsafe fn irp_is_marked_pending(irp: *mut Irp) -> bool {
     unsafe { current_stack_location(irp) }.Control & SL_PENDING_RETURNED != 0
 }
 
-/// `IoMarkIrpPending` (an inline in wdm.h): sets SL_PENDING_RETURNED in the current location.
 pub(crate) unsafe fn irp_mark_pending(irp: *mut Irp) {
-    // SAFETY: caller contract.
-    let sl = unsafe { current_sl(irp) };
-    // SAFETY: the caller owns the IRP, so nobody else writes its current location.
-    unsafe { (*sl).Control |= SL_PENDING_RETURNED };
+    // SAFETY: forwarded caller contract.
+    unsafe { io_mark_irp_pending(irp) }
 }
 
-/// `IoSetCancelRoutine` (an inline in wdm.h): `InterlockedExchangePointer` on the field.
 pub(crate) unsafe fn irp_set_cancel_routine(
     irp: *mut Irp,
     routine: Option<DispatchCancelFn>,
 ) -> Option<DispatchCancelFn> {
-    // SAFETY: caller contract; the field is a pointer-sized, aligned code pointer that the
-    // kernel only changes by atomic exchange (spec A.3).
-    let word = unsafe { &*(&raw mut (*irp).CancelRoutine).cast::<AtomicPtr<c_void>>() };
-    let new = routine.map_or(ptr::null_mut(), |f| f as *mut c_void);
-    let old = word.swap(new, Ordering::SeqCst);
-    if old.is_null() {
-        None
-    } else {
-        // SAFETY: a non-null value was stored from a DRIVER_CANCEL pointer.
-        Some(unsafe { core::mem::transmute::<*mut c_void, DispatchCancelFn>(old) })
-    }
+    // SAFETY: forwarded caller contract.
+    unsafe { io_set_cancel_routine(irp, routine) }
 }
 
 pub(crate) unsafe fn irp_complete(irp: *mut Irp, status: Ntstatus, information: usize) {
+    let iosb = wdk_sys::IO_STATUS_BLOCK {
+        __bindgen_anon_1: wdk_sys::_IO_STATUS_BLOCK__bindgen_ty_1 { Status: status },
+        Information: information as wdk_sys::ULONG_PTR,
+    };
     // SAFETY: the caller owns the IRP.
-    unsafe { (*irp).IoStatus.__bindgen_anon_1.Status = status };
-    // SAFETY: as above.
-    unsafe { (*irp).IoStatus.Information = information as u64 };
+    unsafe { (*irp).IoStatus = iosb };
     // SAFETY: the caller owns the IRP, its cancel routine is NULL and no lock is held.
-    unsafe { ntddk::IofCompleteRequest(irp, 0) };
+    unsafe { io_complete_request(irp, IO_NO_INCREMENT) }
 }
 
+/// Offset of `Tail.Overlay.CurrentStackLocation` in an IRP.
+const IRP_CURRENT_STACK_LOCATION: usize = offset_of!(
+    Irp,
+    Tail.Overlay
+        .__bindgen_anon_2
+        .__bindgen_anon_1
+        .CurrentStackLocation
+);
+/// Offset of `Tail.Overlay.ListEntry` in an IRP.
+const IRP_LIST_ENTRY: usize = offset_of!(Irp, Tail.Overlay.__bindgen_anon_2.ListEntry);
+/// Offset of `Tail.Overlay.DriverContext` in an IRP.
+const IRP_DRIVER_CONTEXT: usize = offset_of!(
+    Irp,
+    Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext
+);
+
 pub(crate) fn irp_list_entry(irp: *mut Irp) -> *mut ListEntry {
-    irp.wrapping_byte_add(core::mem::offset_of!(Irp, Tail.Overlay.ListEntry))
-        .cast()
+    irp.wrapping_byte_add(IRP_LIST_ENTRY).cast()
 }
 
 pub(crate) fn irp_from_list_entry(entry: *mut ListEntry) -> *mut Irp {
-    entry
-        .wrapping_byte_sub(core::mem::offset_of!(Irp, Tail.Overlay.ListEntry))
-        .cast()
+    entry.wrapping_byte_sub(IRP_LIST_ENTRY).cast()
 }
 
 pub(crate) fn irp_driver_context(irp: *mut Irp, index: usize) -> *mut *mut c_void {
-    irp.wrapping_byte_add(core::mem::offset_of!(
-        Irp,
-        Tail.Overlay.__bindgen_anon_1.DriverContext
-    ))
-    .cast::<*mut c_void>()
-    .wrapping_add(index)
+    irp.wrapping_byte_add(IRP_DRIVER_CONTEXT)
+        .cast::<*mut c_void>()
+        .wrapping_add(index)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Lists (InitializeListHead, IsListEmpty, InsertTailList, RemoveEntryList are inlines).
+// Lists: InitializeListHead, IsListEmpty, InsertTailList and RemoveEntryList are header inlines.
+// The WDK's InsertTailList and RemoveEntryList first check that the neighbours point back at
+// the entry (or head) and fast-fail with FAST_FAIL_CORRUPT_LIST_ENTRY if not; so do these.
 
 pub(crate) unsafe fn list_init(head: *mut ListEntry) {
-    // SAFETY: caller contract.
+    // SAFETY: the caller guarantees `head` is writable.
     unsafe {
         head.write(ListEntry {
             Flink: head,
@@ -196,19 +597,23 @@ pub(crate) unsafe fn list_init(head: *mut ListEntry) {
 }
 
 pub(crate) unsafe fn list_is_empty(head: *mut ListEntry) -> bool {
-    // SAFETY: caller contract.
+    // SAFETY: the caller guarantees an initialized head.
     unsafe { (*head).Flink == head }
 }
 
 pub(crate) unsafe fn list_next(entry: *mut ListEntry) -> *mut ListEntry {
-    // SAFETY: caller contract.
+    // SAFETY: the caller guarantees a linked entry.
     unsafe { (*entry).Flink }
 }
 
 pub(crate) unsafe fn list_insert_tail(head: *mut ListEntry, entry: *mut ListEntry) {
-    // SAFETY: caller contract.
+    // SAFETY: the caller guarantees a linked `head` and an unlinked `entry`, under its lock.
     let blink = unsafe { (*head).Blink };
-    // SAFETY: caller contract.
+    // SAFETY: `blink` is linked in the same list.
+    if unsafe { (*blink).Flink } != head {
+        fast_fail_corrupt_list_entry();
+    }
+    // SAFETY: as above.
     unsafe {
         entry.write(ListEntry {
             Flink: head,
@@ -222,12 +627,19 @@ pub(crate) unsafe fn list_insert_tail(head: *mut ListEntry, entry: *mut ListEntr
 }
 
 pub(crate) unsafe fn list_remove(entry: *mut ListEntry) {
-    // SAFETY: caller contract.
+    // SAFETY: the caller guarantees a linked entry, under its lock.
     let ListEntry {
         Flink: next,
         Blink: prev,
     } = unsafe { entry.read() };
     // SAFETY: neighbours of a linked entry are linked.
+    let next_back = unsafe { (*next).Blink };
+    // SAFETY: as above.
+    let prev_forward = unsafe { (*prev).Flink };
+    if next_back != entry || prev_forward != entry {
+        fast_fail_corrupt_list_entry();
+    }
+    // SAFETY: as above.
     unsafe { (*prev).Flink = next };
     // SAFETY: as above.
     unsafe { (*next).Blink = prev };
@@ -237,28 +649,40 @@ pub(crate) unsafe fn list_remove(entry: *mut ListEntry) {
 // Cancel-safe queues.
 
 pub(crate) unsafe fn csq_initialize_ex(csq: *mut IoCsq, cb: CsqCallbacks) -> Ntstatus {
+    let insert = as_c_callback!(
+        cb.insert,
+        super::CsqInsertIrpExFn => unsafe extern "C" fn(*mut IoCsq, *mut Irp, *mut c_void) -> Ntstatus
+    );
+    let remove = as_c_callback!(
+        cb.remove,
+        super::CsqIrpFn => unsafe extern "C" fn(*mut IoCsq, *mut Irp)
+    );
+    let peek_next = as_c_callback!(
+        cb.peek_next,
+        super::CsqPeekNextIrpFn => unsafe extern "C" fn(*mut IoCsq, *mut Irp, *mut c_void) -> *mut Irp
+    );
+    let acquire_lock = as_c_callback!(
+        cb.acquire_lock,
+        super::CsqAcquireLockFn => unsafe extern "C" fn(*mut IoCsq, *mut Kirql)
+    );
+    let release_lock = as_c_callback!(
+        cb.release_lock,
+        super::CsqReleaseLockFn => unsafe extern "C" fn(*mut IoCsq, Kirql)
+    );
+    let complete_canceled = as_c_callback!(
+        cb.complete_canceled,
+        super::CsqIrpFn => unsafe extern "C" fn(*mut IoCsq, *mut Irp)
+    );
     // SAFETY: forwarded caller contract; the callbacks have the IoCsq signatures.
     unsafe {
         ntddk::IoCsqInitializeEx(
             csq,
-            as_c_callback!(
-                cb.insert,
-                unsafe extern "C" fn(*mut IoCsq, *mut Irp, *mut c_void) -> Ntstatus
-            ),
-            as_c_callback!(cb.remove, unsafe extern "C" fn(*mut IoCsq, *mut Irp)),
-            as_c_callback!(
-                cb.peek_next,
-                unsafe extern "C" fn(*mut IoCsq, *mut Irp, *mut c_void) -> *mut Irp
-            ),
-            as_c_callback!(
-                cb.acquire_lock,
-                unsafe extern "C" fn(*mut IoCsq, *mut Kirql)
-            ),
-            as_c_callback!(cb.release_lock, unsafe extern "C" fn(*mut IoCsq, Kirql)),
-            as_c_callback!(
-                cb.complete_canceled,
-                unsafe extern "C" fn(*mut IoCsq, *mut Irp)
-            ),
+            insert,
+            remove,
+            peek_next,
+            acquire_lock,
+            release_lock,
+            complete_canceled,
         )
     }
 }
@@ -287,19 +711,17 @@ pub(crate) unsafe fn csq_remove_next_irp(csq: *mut IoCsq, peek_context: *mut c_v
 // IRQL and spin locks.
 
 pub(crate) fn current_irql() -> Kirql {
-    // SAFETY: no preconditions.
-    unsafe { ntddk::KeGetCurrentIrql() }
+    current_irql_impl()
 }
 
 pub(crate) unsafe fn spin_lock_init(lock: *mut KSpinLock) {
-    // KeInitializeSpinLock is an inline that stores 0.
-    // SAFETY: caller contract.
-    unsafe { lock.write(0) }
+    // SAFETY: forwarded caller contract.
+    unsafe { ke_initialize_spin_lock(lock) }
 }
 
 pub(crate) unsafe fn spin_lock_acquire(lock: *mut KSpinLock) -> Kirql {
     // SAFETY: forwarded caller contract.
-    unsafe { ntddk::KeAcquireSpinLockRaiseToDpc(lock) }
+    unsafe { ke_acquire_spin_lock(lock) }
 }
 
 pub(crate) unsafe fn spin_lock_release(lock: *mut KSpinLock, irql: Kirql) {
@@ -360,9 +782,10 @@ pub(crate) unsafe fn semaphore_read(sem: *mut KSemaphore) -> i32 {
     unsafe { ntddk::KeReadStateSemaphore(sem) }
 }
 
+/// A `PLARGE_INTEGER` timeout (`LARGE_INTEGER` is a union over an `i64`) or NULL.
 fn timeout_ptr(timeout: &mut Option<i64>) -> *mut wdk_sys::LARGE_INTEGER {
     match timeout {
-        Some(t) => (t as *mut i64).cast(),
+        Some(t) => ptr::from_mut(t).cast(),
         None => ptr::null_mut(),
     }
 }
@@ -376,7 +799,7 @@ pub(crate) unsafe fn wait_single(object: *mut c_void, mut timeout: Option<i64>) 
 pub(crate) unsafe fn wait_any(objects: &[*mut c_void], mut timeout: Option<i64>) -> Ntstatus {
     let t = timeout_ptr(&mut timeout);
     // SAFETY: forwarded caller contract; at most THREAD_WAIT_OBJECTS objects, so the thread's
-    // built-in wait blocks are used (no wait block array).
+    // built-in wait blocks are used (no wait block array); the array is only read.
     unsafe {
         ntddk::KeWaitForMultipleObjects(
             objects.len() as u32,
@@ -392,8 +815,9 @@ pub(crate) unsafe fn wait_any(objects: &[*mut c_void], mut timeout: Option<i64>)
 }
 
 pub(crate) fn delay(mut interval: i64) {
-    // SAFETY: `interval` is a live LARGE_INTEGER-sized local.
-    unsafe { ntddk::KeDelayExecutionThread(KERNEL_MODE, 0, (&raw mut interval).cast()) };
+    // SAFETY: `interval` is a live LARGE_INTEGER-sized local. A non-alertable kernel-mode wait
+    // only returns STATUS_SUCCESS.
+    let _ = unsafe { ntddk::KeDelayExecutionThread(KERNEL_MODE, 0, (&raw mut interval).cast()) };
 }
 
 pub(crate) unsafe fn timer_init(timer: *mut KTimer, notification: bool) {
@@ -430,7 +854,7 @@ pub(crate) unsafe fn timer_read(timer: *mut KTimer) -> bool {
 pub(crate) unsafe fn dpc_init(dpc: *mut KDpc, routine: DpcFn, context: *mut c_void) {
     let routine = as_c_callback!(
         routine,
-        unsafe extern "C" fn(*mut KDpc, *mut c_void, *mut c_void, *mut c_void)
+        DpcFn => unsafe extern "C" fn(*mut KDpc, *mut c_void, *mut c_void, *mut c_void)
     );
     // SAFETY: forwarded caller contract.
     unsafe { ntddk::KeInitializeDpc(dpc, routine, context) }
@@ -452,6 +876,63 @@ pub(crate) fn flush_queued_dpcs() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Data exports, read through their import slots (see the module docs).
+
+// SAFETY: the import library defines each `__imp_` symbol as the import address table slot of
+// that ntoskrnl export; the loader fills the slot with the variable's address before any code
+// of the image runs, and never changes it.
+unsafe extern "C" {
+    /// `&PsThreadType` (an `OBJECT_TYPE**` variable).
+    #[link_name = "__imp_PsThreadType"]
+    static IMP_PS_THREAD_TYPE: *const wdk_sys::POBJECT_TYPE;
+    /// `&ExEventObjectType`.
+    #[link_name = "__imp_ExEventObjectType"]
+    static IMP_EX_EVENT_OBJECT_TYPE: *const wdk_sys::POBJECT_TYPE;
+    /// `&SeExports` (a `PSE_EXPORTS` variable).
+    #[link_name = "__imp_SeExports"]
+    static IMP_SE_EXPORTS: *const wdk_sys::PSE_EXPORTS;
+}
+
+/// `*PsThreadType` or `*ExEventObjectType`, given its import slot's value.
+///
+/// # Safety
+/// `variable` is the address of an exported `POBJECT_TYPE` variable.
+unsafe fn object_type(variable: *const wdk_sys::POBJECT_TYPE) -> wdk_sys::POBJECT_TYPE {
+    // SAFETY: caller contract; the kernel sets these variables before loading drivers.
+    unsafe { variable.read() }
+}
+
+fn ps_thread_type() -> wdk_sys::POBJECT_TYPE {
+    // SAFETY: the loader filled the slot (see the extern block).
+    let variable = unsafe { IMP_PS_THREAD_TYPE };
+    // SAFETY: it is the address of `PsThreadType`.
+    unsafe { object_type(variable) }
+}
+
+fn ex_event_object_type() -> wdk_sys::POBJECT_TYPE {
+    // SAFETY: the loader filled the slot (see the extern block).
+    let variable = unsafe { IMP_EX_EVENT_OBJECT_TYPE };
+    // SAFETY: it is the address of `ExEventObjectType`.
+    unsafe { object_type(variable) }
+}
+
+/// The well-known SID `SeExports` holds for `trustee` (kernel memory, valid forever).
+fn well_known_sid(trustee: Trustee) -> wdk_sys::PSID {
+    // SAFETY: the loader filled the slot (see the extern block).
+    let variable = unsafe { IMP_SE_EXPORTS };
+    // SAFETY: it is the address of `SeExports`, set during system initialization.
+    let exports = unsafe { variable.read() };
+    // SAFETY: `SeExports` points at the kernel's SE_EXPORTS table, which never changes after
+    // initialization; the SID fields read here exist in every version (it only grows).
+    let exports = unsafe { &*exports };
+    match trustee {
+        Trustee::LocalSystem => exports.SeLocalSystemSid,
+        Trustee::Administrators => exports.SeAliasAdminsSid,
+        Trustee::Everyone => exports.SeWorldSid,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Threads and objects.
 
 pub(crate) unsafe fn thread_create(
@@ -459,7 +940,7 @@ pub(crate) unsafe fn thread_create(
     context: *mut c_void,
 ) -> Result<*mut KThread, Ntstatus> {
     let mut handle: wdk_sys::HANDLE = ptr::null_mut();
-    let start = as_c_callback!(start, unsafe extern "C" fn(*mut c_void));
+    let start = as_c_callback!(start, ThreadStartFn => unsafe extern "C" fn(*mut c_void));
     // SAFETY: `handle` is writable; the caller guarantees `start`/`context`.
     let status = unsafe {
         ntddk::PsCreateSystemThread(
@@ -476,39 +957,35 @@ pub(crate) unsafe fn thread_create(
         return Err(status);
     }
     let mut object: *mut c_void = ptr::null_mut();
-    // SAFETY: reading the exported object-type pointer.
-    let thread_type = unsafe { *wdk_sys::PsThreadType };
     // SAFETY: `handle` is the kernel handle just returned; `object` is writable.
     let status = unsafe {
         ntddk::ObReferenceObjectByHandle(
             handle,
             SYNCHRONIZE,
-            thread_type,
+            ps_thread_type(),
             KERNEL_MODE,
             &mut object,
             ptr::null_mut(),
         )
     };
-    // SAFETY: our own kernel handle, closed once.
-    unsafe { ntddk::ZwClose(handle) };
+    // SAFETY: our own kernel handle, closed once; closing a valid handle succeeds.
+    let _ = unsafe { ntddk::ZwClose(handle) };
     if status < 0 { Err(status) } else { Ok(object) }
 }
 
 pub(crate) unsafe fn object_dereference(object: *mut c_void) {
     // SAFETY: forwarded caller contract.
-    unsafe { ntddk::ObfDereferenceObject(object) };
+    unsafe { ob_dereference_object(object) }
 }
 
 pub(crate) fn event_reference_by_handle(handle: usize, mode: i8) -> Result<*mut KEvent, Ntstatus> {
     let mut object: *mut c_void = ptr::null_mut();
-    // SAFETY: reading the exported object-type pointer.
-    let event_type = unsafe { *wdk_sys::ExEventObjectType };
-    // SAFETY: `object` is writable; a bad handle fails with a status.
+    // SAFETY: `object` is writable; a bad handle is reported by status, not by a fault.
     let status = unsafe {
         ntddk::ObReferenceObjectByHandle(
             handle as wdk_sys::HANDLE,
             SYNCHRONIZE | EVENT_MODIFY_STATE,
-            event_type,
+            ex_event_object_type(),
             mode,
             &mut object,
             ptr::null_mut(),
@@ -524,6 +1001,7 @@ pub(crate) fn event_reference_by_handle(handle: usize, mode: i8) -> Result<*mut 
 // ---------------------------------------------------------------------------------------------
 // Drivers and devices.
 
+/// A UNICODE_STRING over `s` (valid while `s` is).
 fn unicode(s: &[u16]) -> wdk_sys::UNICODE_STRING {
     let bytes = (s.len() * 2) as u16;
     wdk_sys::UNICODE_STRING {
@@ -533,6 +1011,83 @@ fn unicode(s: &[u16]) -> wdk_sys::UNICODE_STRING {
     }
 }
 
+// Not bound by wdk-sys (declared in ntifs.h), exported by ntoskrnl.
+unsafe extern "system" {
+    fn ObSetSecurityObjectByPointer(
+        Object: *mut c_void,
+        SecurityInformation: wdk_sys::SECURITY_INFORMATION,
+        SecurityDescriptor: wdk_sys::PSECURITY_DESCRIPTOR,
+    ) -> Ntstatus;
+}
+
+/// Room for the DACL of any [`DeviceAccess`]: the ACL header and at most three ACEs of 8 bytes
+/// plus a SID (12 or 16 bytes for the well-known SIDs used).
+const DACL_BUFFER: usize = 128;
+
+/// A ULONG-aligned buffer for an ACL (`RtlCreateAcl` requires that alignment).
+#[repr(C, align(8))]
+struct AclBuffer([u8; DACL_BUFFER]);
+
+/// Builds `access`'s DACL and sets it on `device` (what `IoCreateDeviceSecure` does with an
+/// SDDL string): an absolute security descriptor with a protected DACL of access-allowed ACEs,
+/// applied with `ObSetSecurityObjectByPointer(DACL_SECURITY_INFORMATION)`, which copies it.
+///
+/// # Safety
+/// `device` is a device object of the caller's driver, not yet visible to I/O.
+unsafe fn device_set_dacl(device: *mut DeviceObject, access: DeviceAccess) -> Ntstatus {
+    let aces = access.aces();
+    // The ACL's size: the header, then each ACE (its header and mask, 8 bytes) and its SID.
+    let mut size = size_of::<wdk_sys::ACL>();
+    for ace in aces {
+        // SAFETY: a well-known SID of the kernel.
+        size += 8 + unsafe { ntddk::RtlLengthSid(well_known_sid(ace.trustee)) } as usize;
+    }
+    if size > DACL_BUFFER {
+        return STATUS_BUFFER_TOO_SMALL;
+    }
+    let mut buffer = AclBuffer([0; DACL_BUFFER]);
+    let acl = (&raw mut buffer).cast::<wdk_sys::ACL>();
+    // SAFETY: `acl` points at `size` writable, 8-aligned bytes.
+    let status = unsafe { ntddk::RtlCreateAcl(acl, size as u32, ACL_REVISION) };
+    if status < 0 {
+        return status;
+    }
+    for ace in aces {
+        // SAFETY: an initialized ACL with room for this ACE (sized above); a valid SID.
+        let status = unsafe {
+            ntddk::RtlAddAccessAllowedAce(
+                acl,
+                ACL_REVISION,
+                ace.rights.mask(),
+                well_known_sid(ace.trustee),
+            )
+        };
+        if status < 0 {
+            return status;
+        }
+    }
+    // SAFETY: SECURITY_DESCRIPTOR is plain data; zero is a valid starting value.
+    let mut sd: wdk_sys::SECURITY_DESCRIPTOR = unsafe { core::mem::zeroed() };
+    let sd_ptr = &raw mut sd;
+    let psd: wdk_sys::PSECURITY_DESCRIPTOR = sd_ptr.cast();
+    // SAFETY: `sd` is a writable absolute security descriptor.
+    let status = unsafe { ntddk::RtlCreateSecurityDescriptor(psd, SECURITY_DESCRIPTOR_REVISION) };
+    if status < 0 {
+        return status;
+    }
+    // SAFETY: `sd` is initialized; `acl` stays valid until the descriptor is applied below.
+    let status = unsafe { ntddk::RtlSetDaclSecurityDescriptor(psd, 1, acl, 0) };
+    if status < 0 {
+        return status;
+    }
+    // `D:P`: the DACL is protected from inheritable ACEs of the parent directory.
+    // SAFETY: `sd_ptr` points at the initialized local descriptor (all accesses go through it).
+    unsafe { (*sd_ptr).Control |= SE_DACL_PROTECTED };
+    // SAFETY: caller contract: our fresh device object; the descriptor and the ACL are live
+    // locals, copied by the object manager.
+    unsafe { ObSetSecurityObjectByPointer(device.cast(), DACL_SECURITY_INFORMATION, psd) }
+}
+
 pub(crate) unsafe fn device_create(
     driver: *mut DriverObject,
     extension_size: u32,
@@ -540,52 +1095,44 @@ pub(crate) unsafe fn device_create(
     device_type: u32,
     characteristics: u32,
     exclusive: bool,
-    sddl: &[u16],
+    access: DeviceAccess,
 ) -> Result<*mut DeviceObject, Ntstatus> {
     let mut name = unicode(name);
-    let sddl = unicode(sddl);
     let mut device: *mut DeviceObject = ptr::null_mut();
-    // SAFETY: the strings and `device` are live locals; the caller guarantees `driver`.
+    // IoCreateDeviceSecure lives in wdmsec.lib (a static library, not an ntoskrnl export): its
+    // job is done here with ntoskrnl exports.
+    // SAFETY: the string and `device` are live locals; the caller guarantees `driver`.
     let status = unsafe {
-        IoCreateDeviceSecure(
+        ntddk::IoCreateDevice(
             driver,
             extension_size,
             &mut name,
             device_type,
             characteristics,
             u8::from(exclusive),
-            &sddl,
-            ptr::null(),
             &mut device,
         )
     };
-    if status < 0 { Err(status) } else { Ok(device) }
-}
-
-// `IoCreateDeviceSecure` is not an ntoskrnl export: it lives in the WDK's static library
-// wdmsec.lib (declared in wdmsec.h), which wdk-sys does not bind.
-#[link(name = "wdmsec")]
-unsafe extern "system" {
-    fn IoCreateDeviceSecure(
-        DriverObject: *mut DriverObject,
-        DeviceExtensionSize: u32,
-        DeviceName: *mut wdk_sys::UNICODE_STRING,
-        DeviceType: u32,
-        DeviceCharacteristics: u32,
-        Exclusive: u8,
-        DefaultSDDLString: *const wdk_sys::UNICODE_STRING,
-        DeviceClassGuid: *const wdk_sys::GUID,
-        DeviceObject: *mut *mut DeviceObject,
-    ) -> Ntstatus;
+    if status < 0 {
+        return Err(status);
+    }
+    // SAFETY: our fresh device, not visible to I/O yet (DO_DEVICE_INITIALIZING).
+    let status = unsafe { device_set_dacl(device, access) };
+    if status < 0 {
+        // SAFETY: as above: nothing else knows the device.
+        unsafe { ntddk::IoDeleteDevice(device) };
+        return Err(status);
+    }
+    Ok(device)
 }
 
 pub(crate) unsafe fn device_extension(device: *mut DeviceObject) -> *mut c_void {
-    // SAFETY: caller contract.
+    // SAFETY: the caller guarantees a live device object.
     unsafe { (*device).DeviceExtension }
 }
 
 pub(crate) unsafe fn device_finish_init(device: *mut DeviceObject, buffered_io: bool) {
-    // SAFETY: caller contract: our device, not yet visible to I/O.
+    // SAFETY: the caller guarantees its own device object, not yet visible to I/O.
     let flags = unsafe { &mut (*device).Flags };
     if buffered_io {
         *flags |= DO_BUFFERED_IO;
@@ -599,7 +1146,7 @@ pub(crate) unsafe fn device_delete(device: *mut DeviceObject) {
 }
 
 pub(crate) unsafe fn driver_first_device(driver: *mut DriverObject) -> *mut DeviceObject {
-    // SAFETY: caller contract.
+    // SAFETY: the caller guarantees its own driver object.
     unsafe { (*driver).DeviceObject }
 }
 
@@ -623,21 +1170,21 @@ pub(crate) unsafe fn driver_set_dispatch(
 ) {
     let routine = as_c_callback!(
         routine,
-        unsafe extern "C" fn(*mut DeviceObject, *mut Irp) -> Ntstatus
+        DispatchFn => unsafe extern "C" fn(*mut DeviceObject, *mut Irp) -> Ntstatus
     );
-    // SAFETY: caller contract: our driver object, during DriverEntry.
+    // SAFETY: the caller guarantees its own driver object during DriverEntry.
     unsafe { (*driver).MajorFunction[major] = routine }
 }
 
 pub(crate) unsafe fn driver_set_unload(driver: *mut DriverObject, routine: UnloadFn) {
-    let routine = as_c_callback!(routine, unsafe extern "C" fn(*mut DriverObject));
+    let routine = as_c_callback!(routine, UnloadFn => unsafe extern "C" fn(*mut DriverObject));
     // SAFETY: as above.
     unsafe { (*driver).DriverUnload = routine }
 }
 
 // ---------------------------------------------------------------------------------------------
-// IoStartPacket / StartIo and the cancel spin lock. On x64, KeRaiseIrql/KeLowerIrql are inlines
-// over CR8 (wdm.h), rewritten here.
+// IoStartPacket / StartIo and the cancel spin lock (KeRaiseIrql/KeLowerIrql: the inline
+// routines section).
 
 pub(crate) unsafe fn irp_device_object(irp: *mut Irp) -> *mut DeviceObject {
     // SAFETY: forwarded caller contract.
@@ -661,39 +1208,20 @@ pub(crate) unsafe fn cancel_lock_release(irql: Kirql) {
     unsafe { ntddk::IoReleaseCancelSpinLock(irql) }
 }
 
-/// `ReadCR8`: the current IRQL on x64.
-fn read_cr8() -> Kirql {
-    let v: u64;
-    // SAFETY: reading CR8 in kernel mode has no side effect.
-    unsafe {
-        core::arch::asm!("mov {}, cr8", out(reg) v, options(nomem, nostack, preserves_flags))
-    };
-    v as Kirql
-}
-
-/// `WriteCR8`: sets the IRQL on x64.
-///
-/// # Safety
-/// The caller follows the IRQL rules of `KeRaiseIrql`/`KeLowerIrql`.
-unsafe fn write_cr8(irql: Kirql) {
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        core::arch::asm!("mov cr8, {}", in(reg) u64::from(irql), options(nostack, preserves_flags))
-    };
-}
-
+/// Raises the IRQL to DISPATCH_LEVEL unless it already is that high (what IoStartPacket's
+/// callers do with `KeRaiseIrql`); returns the previous IRQL for [`irql_lower`].
 pub(crate) fn irql_raise_to_dispatch() -> Kirql {
-    let old = read_cr8();
+    let old = current_irql_impl();
     if old < super::DISPATCH_LEVEL {
-        // SAFETY: raising to DISPATCH_LEVEL from below it (KfRaiseIrql's inline).
-        unsafe { write_cr8(super::DISPATCH_LEVEL) };
+        // SAFETY: raising from below DISPATCH_LEVEL; the caller lowers it with `irql_lower`.
+        unsafe { raise_irql_to_dpc_impl() };
     }
     old
 }
 
 pub(crate) unsafe fn irql_lower(irql: Kirql) {
-    // SAFETY: forwarded caller contract (KeLowerIrql's inline).
-    unsafe { write_cr8(irql) }
+    // SAFETY: forwarded caller contract (`irql` is what `irql_raise_to_dispatch` returned).
+    unsafe { lower_irql_impl(irql) }
 }
 
 pub(crate) unsafe fn device_current_irp(device: *mut DeviceObject) -> *mut Irp {
@@ -707,7 +1235,7 @@ pub(crate) unsafe fn device_queue_remove_irp(device: *mut DeviceObject, irp: *mu
     // SAFETY: the caller guarantees a live device object; address only.
     let queue = unsafe { &raw mut (*device).DeviceQueue };
     let entry = irp
-        .wrapping_byte_add(core::mem::offset_of!(
+        .wrapping_byte_add(offset_of!(
             Irp,
             Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry
         ))
@@ -747,7 +1275,10 @@ pub(crate) unsafe fn start_packet(
     } else {
         ptr::null_mut()
     };
-    let cancel = as_c_callback!(cancel, unsafe extern "C" fn(*mut DeviceObject, *mut Irp));
+    let cancel = as_c_callback!(
+        cancel,
+        DispatchCancelFn => unsafe extern "C" fn(*mut DeviceObject, *mut Irp)
+    );
     // SAFETY: forwarded caller contract; `key_ptr` is null or a live local.
     unsafe { ntddk::IoStartPacket(device, irp, key_ptr, cancel) }
 }
@@ -767,7 +1298,10 @@ pub(crate) unsafe fn set_start_io_attributes(
 }
 
 pub(crate) unsafe fn driver_set_start_io(driver: *mut DriverObject, routine: StartIoFn) {
-    let routine = as_c_callback!(routine, unsafe extern "C" fn(*mut DeviceObject, *mut Irp));
+    let routine = as_c_callback!(
+        routine,
+        StartIoFn => unsafe extern "C" fn(*mut DeviceObject, *mut Irp)
+    );
     // SAFETY: caller contract: our driver object.
     unsafe { (*driver).DriverStartIo = routine }
 }
@@ -778,9 +1312,8 @@ pub(crate) unsafe fn device_driver(device: *mut DeviceObject) -> *mut DriverObje
 }
 
 // ---------------------------------------------------------------------------------------------
-// Remove locks (the IoXxxRemoveLock names are macros over the Ex routines).
-
-const REMOVE_LOCK_SIZE: u32 = core::mem::size_of::<RemoveLockObject>() as u32;
+// Remove locks (the IoXxxRemoveLock names are macros over the Ex routines, see
+// `REMOVE_LOCK_SIZE`).
 
 pub(crate) unsafe fn remove_lock_init(lock: *mut RemoveLockObject, tag: u32) {
     // SAFETY: forwarded caller contract.
@@ -790,7 +1323,13 @@ pub(crate) unsafe fn remove_lock_init(lock: *mut RemoveLockObject, tag: u32) {
 pub(crate) unsafe fn remove_lock_acquire(lock: *mut RemoveLockObject) -> Ntstatus {
     // SAFETY: forwarded caller contract.
     unsafe {
-        ntddk::IoAcquireRemoveLockEx(lock, ptr::null_mut(), c"csq".as_ptr(), 0, REMOVE_LOCK_SIZE)
+        ntddk::IoAcquireRemoveLockEx(
+            lock,
+            ptr::null_mut(),
+            c"csq".as_ptr(),
+            line!(),
+            REMOVE_LOCK_SIZE,
+        )
     }
 }
 
@@ -805,11 +1344,54 @@ pub(crate) unsafe fn remove_lock_release_and_wait(lock: *mut RemoveLockObject) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Kernel image glue (panic handler and global allocator of a driver image, `crate::image`).
+
+/// `KeBugCheckEx`: stops the machine; never returns.
+pub(crate) fn bug_check(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> ! {
+    // SAFETY: KeBugCheckEx may be called at any IRQL and does not return.
+    unsafe { ntddk::KeBugCheckEx(code, p1 as u64, p2 as u64, p3 as u64, p4 as u64) }
+}
+
+/// `ExAllocatePool2(POOL_FLAG_NON_PAGED [| POOL_FLAG_UNINITIALIZED], size, tag)`: a block of
+/// non-paged pool, 16-byte aligned (page aligned from a page up), or null.
+///
+/// IRQL: <= DISPATCH_LEVEL.
+pub(crate) fn image_pool_alloc(size: usize, tag: u32, zeroed: bool) -> *mut u8 {
+    let flags = if zeroed {
+        POOL_FLAG_NON_PAGED
+    } else {
+        POOL_FLAG_NON_PAGED | POOL_FLAG_UNINITIALIZED
+    };
+    // SAFETY: no pointer arguments; failure is a NULL return.
+    unsafe { ntddk::ExAllocatePool2(flags, size as wdk_sys::SIZE_T, tag) }.cast()
+}
+
+/// `ExFreePoolWithTag`.
+///
+/// # Safety
+/// `p` came from [`image_pool_alloc`] with `tag` and nothing uses it any more.
+pub(crate) unsafe fn image_pool_free(p: *mut u8, tag: u32) {
+    // SAFETY: forwarded caller contract.
+    unsafe { ntddk::ExFreePoolWithTag(p.cast(), tag) }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Diagnostics.
 
-pub(crate) fn report_driver_bug(_bug: DriverBug, irp: *mut Irp, message: &str) {
+pub(crate) fn report_driver_bug(bug: DriverBug, irp: *mut Irp, message: &str) {
+    let rule = match bug {
+        DriverBug::IrpDropped => c"F1",
+        DriverBug::TicketDropped => c"F2",
+    };
+    // SAFETY: "%s" with a NUL-terminated string and "%p" with a pointer.
+    unsafe {
+        ntddk::DbgPrint(
+            c"csq: driver bug %s (IRP %p): ".as_ptr(),
+            rule.as_ptr(),
+            irp,
+        )
+    };
     debug_print(message);
-    let _ = irp;
 }
 
 pub(crate) fn debug_print(message: &str) {
@@ -820,142 +1402,12 @@ pub(crate) fn debug_print(message: &str) {
 // ---------------------------------------------------------------------------------------------
 // Pool.
 
-/// `POOL_FLAG_NON_PAGED`.
-const POOL_FLAG_NON_PAGED: u64 = 0x40;
-
 pub(crate) fn pool_alloc(size: usize, tag: u32) -> *mut c_void {
     // SAFETY: no pointer arguments; NULL on failure.
-    unsafe { ntddk::ExAllocatePool2(POOL_FLAG_NON_PAGED, size as u64, tag) }
+    unsafe { ntddk::ExAllocatePool2(POOL_FLAG_NON_PAGED, size as wdk_sys::SIZE_T, tag) }
 }
 
 pub(crate) unsafe fn pool_free(p: *mut c_void, tag: u32) {
     // SAFETY: forwarded caller contract.
     unsafe { ntddk::ExFreePoolWithTag(p, tag) }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Layout facts (issue 6, item 4): the size and every field offset this file relies on, checked
-// at compile time against `shared/spec/x64-layouts.md`, so that a binding that drifts (another
-// wdk-sys or header version) fails to build instead of corrupting memory. The sizes are those
-// of the objects the crate embeds in its own structures; DEVICE_OBJECT's size is not asserted
-// (the WDK's is 336, the mingw-w64 headers' 328, see the spec's errata; the seam never
-// allocates one).
-mod layout_facts {
-    use core::mem::{offset_of, size_of};
-
-    use static_assertions::const_assert_eq;
-    use wdk_sys::{
-        DEVICE_OBJECT, DRIVER_OBJECT, IO_CSQ, IO_CSQ_IRP_CONTEXT, IO_REMOVE_LOCK,
-        IO_STACK_LOCATION, IO_STATUS_BLOCK, IRP, KDPC, KEVENT, KSEMAPHORE, KSPIN_LOCK, KTIMER,
-        LIST_ENTRY,
-    };
-
-    const_assert_eq!(size_of::<LIST_ENTRY>(), 16);
-    const_assert_eq!(offset_of!(LIST_ENTRY, Blink), 8);
-    const_assert_eq!(size_of::<IO_STATUS_BLOCK>(), 16);
-    const_assert_eq!(offset_of!(IO_STATUS_BLOCK, Information), 8);
-
-    const_assert_eq!(size_of::<IRP>(), 208);
-    const_assert_eq!(offset_of!(IRP, AssociatedIrp), 24);
-    const_assert_eq!(offset_of!(IRP, IoStatus), 48);
-    const_assert_eq!(offset_of!(IRP, RequestorMode), 64);
-    const_assert_eq!(offset_of!(IRP, PendingReturned), 65);
-    const_assert_eq!(offset_of!(IRP, StackCount), 66);
-    const_assert_eq!(offset_of!(IRP, CurrentLocation), 67);
-    const_assert_eq!(offset_of!(IRP, Cancel), 68);
-    const_assert_eq!(offset_of!(IRP, CancelIrql), 69);
-    const_assert_eq!(offset_of!(IRP, CancelRoutine), 0x68);
-    const_assert_eq!(
-        offset_of!(
-            IRP,
-            Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext
-        ),
-        0x78
-    );
-    const_assert_eq!(offset_of!(IRP, Tail.Overlay.Thread), 152);
-    const_assert_eq!(
-        offset_of!(IRP, Tail.Overlay.__bindgen_anon_2.ListEntry),
-        0xA8
-    );
-    const_assert_eq!(
-        offset_of!(
-            IRP,
-            Tail.Overlay
-                .__bindgen_anon_2
-                .__bindgen_anon_1
-                .CurrentStackLocation
-        ),
-        0xB8
-    );
-    const_assert_eq!(offset_of!(IRP, Tail.Overlay.OriginalFileObject), 192);
-
-    const_assert_eq!(size_of::<IO_STACK_LOCATION>(), 0x48);
-    const_assert_eq!(offset_of!(IO_STACK_LOCATION, MajorFunction), 0);
-    const_assert_eq!(offset_of!(IO_STACK_LOCATION, MinorFunction), 1);
-    const_assert_eq!(offset_of!(IO_STACK_LOCATION, Control), 3);
-    const_assert_eq!(offset_of!(IO_STACK_LOCATION, Parameters), 8);
-    const_assert_eq!(
-        offset_of!(
-            IO_STACK_LOCATION,
-            Parameters.DeviceIoControl.OutputBufferLength
-        ),
-        8
-    );
-    const_assert_eq!(
-        offset_of!(
-            IO_STACK_LOCATION,
-            Parameters.DeviceIoControl.InputBufferLength
-        ),
-        0x10
-    );
-    const_assert_eq!(
-        offset_of!(IO_STACK_LOCATION, Parameters.DeviceIoControl.IoControlCode),
-        0x18
-    );
-    const_assert_eq!(
-        offset_of!(
-            IO_STACK_LOCATION,
-            Parameters.DeviceIoControl.Type3InputBuffer
-        ),
-        32
-    );
-    const_assert_eq!(offset_of!(IO_STACK_LOCATION, DeviceObject), 40);
-    const_assert_eq!(offset_of!(IO_STACK_LOCATION, FileObject), 48);
-    const_assert_eq!(offset_of!(IO_STACK_LOCATION, CompletionRoutine), 56);
-    const_assert_eq!(offset_of!(IO_STACK_LOCATION, Context), 64);
-
-    const_assert_eq!(offset_of!(DEVICE_OBJECT, DriverObject), 8);
-    const_assert_eq!(offset_of!(DEVICE_OBJECT, NextDevice), 16);
-    const_assert_eq!(offset_of!(DEVICE_OBJECT, Flags), 48);
-    const_assert_eq!(offset_of!(DEVICE_OBJECT, DeviceExtension), 64);
-    const_assert_eq!(offset_of!(DEVICE_OBJECT, StackSize), 76);
-
-    const_assert_eq!(size_of::<DRIVER_OBJECT>(), 336);
-    const_assert_eq!(offset_of!(DRIVER_OBJECT, DeviceObject), 8);
-    const_assert_eq!(offset_of!(DRIVER_OBJECT, DriverStartIo), 96);
-    const_assert_eq!(offset_of!(DRIVER_OBJECT, DriverUnload), 104);
-    const_assert_eq!(offset_of!(DRIVER_OBJECT, MajorFunction), 112);
-
-    const_assert_eq!(size_of::<IO_CSQ>(), 64);
-    const_assert_eq!(offset_of!(IO_CSQ, CsqInsertIrp), 8);
-    const_assert_eq!(offset_of!(IO_CSQ, CsqRemoveIrp), 16);
-    const_assert_eq!(offset_of!(IO_CSQ, CsqPeekNextIrp), 24);
-    const_assert_eq!(offset_of!(IO_CSQ, CsqAcquireLock), 32);
-    const_assert_eq!(offset_of!(IO_CSQ, CsqReleaseLock), 40);
-    const_assert_eq!(offset_of!(IO_CSQ, CsqCompleteCanceledIrp), 48);
-    const_assert_eq!(offset_of!(IO_CSQ, ReservePointer), 56);
-    const_assert_eq!(size_of::<IO_CSQ_IRP_CONTEXT>(), 24);
-    const_assert_eq!(offset_of!(IO_CSQ_IRP_CONTEXT, Irp), 8);
-    const_assert_eq!(offset_of!(IO_CSQ_IRP_CONTEXT, Csq), 16);
-
-    const_assert_eq!(size_of::<KEVENT>(), 24);
-    const_assert_eq!(size_of::<KSEMAPHORE>(), 32);
-    const_assert_eq!(offset_of!(KSEMAPHORE, Limit), 24);
-    const_assert_eq!(size_of::<KTIMER>(), 64);
-    const_assert_eq!(offset_of!(KTIMER, Dpc), 48);
-    const_assert_eq!(size_of::<KDPC>(), 64);
-    const_assert_eq!(offset_of!(KDPC, DeferredRoutine), 24);
-    const_assert_eq!(offset_of!(KDPC, DeferredContext), 32);
-    const_assert_eq!(size_of::<KSPIN_LOCK>(), 8);
-    const_assert_eq!(size_of::<IO_REMOVE_LOCK>(), 32);
 }

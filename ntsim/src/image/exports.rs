@@ -227,6 +227,20 @@ exports! {
             DeviceObject: *mut PDEVICE_OBJECT,
         ) -> NTSTATUS => crate::driver::IoCreateDeviceSecure;
         [Nt] IoDeleteDevice(DeviceObject: PDEVICE_OBJECT) => crate::driver::IoDeleteDevice;
+        // A device's DACL without wdmsec.lib (what csq does): security.rs.
+        [Nt] RtlLengthSid(Sid: PVOID) -> ULONG => crate::security::RtlLengthSid;
+        [Nt] RtlCreateAcl(Acl: PVOID, AclLength: ULONG, AclRevision: ULONG) -> NTSTATUS
+            => crate::security::RtlCreateAcl;
+        [Nt] RtlAddAccessAllowedAce(Acl: PVOID, AceRevision: ULONG, AccessMask: ULONG, Sid: PVOID)
+            -> NTSTATUS => crate::security::RtlAddAccessAllowedAce;
+        [Nt] RtlCreateSecurityDescriptor(SecurityDescriptor: PVOID, Revision: ULONG) -> NTSTATUS
+            => crate::security::RtlCreateSecurityDescriptor;
+        [Nt] RtlSetDaclSecurityDescriptor(
+            SecurityDescriptor: PVOID, DaclPresent: BOOLEAN, Dacl: PVOID, DaclDefaulted: BOOLEAN,
+        ) -> NTSTATUS => crate::security::RtlSetDaclSecurityDescriptor;
+        [Nt] ObSetSecurityObjectByPointer(
+            Object: PVOID, SecurityInformation: ULONG, SecurityDescriptor: PVOID,
+        ) -> NTSTATUS => crate::security::ObSetSecurityObjectByPointer;
         [Nt] IoCreateSymbolicLink(SymbolicLinkName: PUNICODE_STRING, DeviceName: PUNICODE_STRING)
             -> NTSTATUS => crate::driver::IoCreateSymbolicLink;
         [Nt] IoDeleteSymbolicLink(SymbolicLinkName: PUNICODE_STRING) -> NTSTATUS
@@ -371,6 +385,7 @@ exports! {
         [Nt] PsThreadType: POBJECT_TYPE = crate::object::PsThreadType();
         [Nt] PsProcessType: POBJECT_TYPE = crate::object::PsProcessType();
         [Nt] IoFileObjectType: POBJECT_TYPE = crate::object::IoFileObjectType();
+        [Nt] SeExports: PVOID = crate::security::se_exports();
     }
 }
 

@@ -37,8 +37,8 @@ pub use files::FILE_TAG;
 pub const DEVICE_NAME: &[u16] = csq::wstr!("\\Device\\StartIoEvent");
 /// `\DosDevices\StartIoEvent`, i.e. `\\.\StartIoEvent`.
 pub const SYMBOLIC_LINK: &[u16] = csq::wstr!("\\DosDevices\\StartIoEvent");
-/// SYSTEM and Administrators: all access.
-pub const SDDL: &[u16] = csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)");
+/// SYSTEM and Administrators: all access (`D:P(A;;GA;;;SY)(A;;GA;;;BA)`).
+pub const ACCESS: csq::DeviceAccess = csq::DeviceAccess::SystemAndAdministrators;
 
 /// DriverEntry: creates the device (spec B.1: FILE_DEVICE_UNKNOWN, FILE_DEVICE_SECURE_OPEN,
 /// non-exclusive, buffered I/O).
@@ -46,7 +46,7 @@ fn init(driver: &DriverObject) -> Result<(), NtStatus> {
     let config = DeviceConfig {
         name: DEVICE_NAME,
         symbolic_link: Some(SYMBOLIC_LINK),
-        sddl: SDDL,
+        access: ACCESS,
         device_type: interface::FILE_DEVICE_UNKNOWN,
         characteristics: 0x100, // FILE_DEVICE_SECURE_OPEN
         exclusive: false,
