@@ -443,7 +443,7 @@ fn config(name: &'static [u16]) -> DeviceConfig {
     DeviceConfig {
         name,
         symbolic_link: None,
-        sddl: ::csq::wstr!("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
+        access: ::csq::DeviceAccess::SystemAndAdministrators,
         device_type: 0x22,
         characteristics: 0x100,
         exclusive: false,
