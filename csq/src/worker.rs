@@ -121,6 +121,26 @@ impl<P: QueuePolicy> Counted<P> {
             self.idle.signal();
         }
     }
+
+    /// Waits until no request is outstanding. The event alone cannot be trusted: a `done_one`
+    /// on one CPU may signal it just after an `admit` on another CPU counted a new request and
+    /// reset it, leaving it signalled while a request is outstanding. So the count decides;
+    /// the event only says when to look again, and is reset (then the count re-read) before
+    /// each wait, so a stale signal costs one extra look, never an early return or a busy loop.
+    fn wait_idle(&self) {
+        loop {
+            if self.outstanding.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            self.idle.reset();
+            if self.outstanding.load(Ordering::Acquire) == 0 {
+                // The last request finished between the two reads; its signal may have come
+                // before our reset, so the event cannot be waited on.
+                return;
+            }
+            self.idle.wait(None);
+        }
+    }
 }
 
 impl<P: QueuePolicy> QueuePolicy for Counted<P> {
@@ -551,7 +571,7 @@ impl<H: SerialHandler, P: QueuePolicy, const THREADS: usize> SerialWorker<H, P, 
         c.running.reset();
         c.attention.signal();
         self.cancel_queued();
-        c.pending.policy().idle.wait(None);
+        c.pending.policy().wait_idle();
     }
 
     /// Waits until no request is queued or in service. Requests inserted meanwhile are waited
@@ -559,7 +579,7 @@ impl<H: SerialHandler, P: QueuePolicy, const THREADS: usize> SerialWorker<H, P, 
     ///
     /// IRQL: PASSIVE_LEVEL. Must not be called from the handler.
     pub fn drain(&self) {
-        self.core.pending.policy().idle.wait(None);
+        self.core.pending.policy().wait_idle();
     }
 
     /// Completes with `STATUS_CANCELLED` every request sent on `file`: first the one in service

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ::csq::pinned_init::InPlaceInit;
 use ::csq::{CancelSafeQueue, Fifo, NtStatus};
 use ntsim::ntdef::*;
+use support::bare::{BareCsq, complete_with};
 use support::{RawIrp, machine};
 
 struct Counting;
@@ -119,195 +120,38 @@ impl Ops for WithCsq {
     }
 }
 
-// ---- a bare IoCsq queue written the C way --------------------------------------------------------
+// ---- a bare IoCsq queue written the C way (support/bare.rs) -------------------------------------
 
-#[repr(C)]
-struct Bare {
-    csq: IO_CSQ,
-    lock: KSPIN_LOCK,
-    head: LIST_ENTRY,
-    context: IO_CSQ_IRP_CONTEXT,
-}
-
-/// `*p`.
-///
-/// # Safety
-/// `p` is valid for reads.
-unsafe fn get<T: Copy>(p: *const T) -> T {
-    // SAFETY: caller contract.
-    unsafe { p.read() }
-}
-
-/// `*p = v`.
-///
-/// # Safety
-/// `p` is valid for writes.
-unsafe fn set<T>(p: *mut T, v: T) {
-    // SAFETY: caller contract.
-    unsafe { p.write(v) }
-}
-
-fn flink(e: *mut LIST_ENTRY) -> *mut *mut LIST_ENTRY {
-    e.cast()
-}
-
-fn blink(e: *mut LIST_ENTRY) -> *mut *mut LIST_ENTRY {
-    // SAFETY: address arithmetic inside a LIST_ENTRY.
-    e.cast::<*mut LIST_ENTRY>().wrapping_add(1)
-}
-
-fn head_of(csq: PIO_CSQ) -> *mut LIST_ENTRY {
-    csq.wrapping_byte_add(std::mem::offset_of!(Bare, head))
-        .cast()
-}
-
-fn lock_of(csq: PIO_CSQ) -> *mut KSPIN_LOCK {
-    csq.wrapping_byte_add(std::mem::offset_of!(Bare, lock))
-        .cast()
-}
-
-unsafe extern "system" fn bare_insert(csq: PIO_CSQ, irp: PIRP, _ctx: PVOID) -> NTSTATUS {
-    let (head, entry) = (head_of(csq), IRP::list_entry_ptr(irp));
-    // SAFETY: our queue, lock held; the IRP's list entry is free.
-    let last = unsafe { get(blink(head)) };
-    // SAFETY: as above, for each link.
-    unsafe { set(flink(entry), head) };
-    // SAFETY: as above.
-    unsafe { set(blink(entry), last) };
-    // SAFETY: as above.
-    unsafe { set(flink(last), entry) };
-    // SAFETY: as above.
-    unsafe { set(blink(head), entry) };
-    STATUS_SUCCESS
-}
-
-unsafe extern "system" fn bare_remove(_csq: PIO_CSQ, irp: PIRP) {
-    let entry = IRP::list_entry_ptr(irp);
-    // SAFETY: a queued IRP, lock held.
-    let f = unsafe { get(flink(entry)) };
-    // SAFETY: as above.
-    let b = unsafe { get(blink(entry)) };
-    // SAFETY: as above.
-    unsafe { set(flink(b), f) };
-    // SAFETY: as above.
-    unsafe { set(blink(f), b) };
-}
-
-unsafe extern "system" fn bare_peek(csq: PIO_CSQ, irp: PIRP, _ctx: PVOID) -> PIRP {
-    let head = head_of(csq);
-    let start = if irp.is_null() {
-        head
-    } else {
-        IRP::list_entry_ptr(irp)
-    };
-    // SAFETY: our queue, lock held.
-    let next = unsafe { get(flink(start)) };
-    if next == head {
-        std::ptr::null_mut()
-    } else {
-        IRP::from_list_entry(next)
-    }
-}
-
-unsafe extern "system" fn bare_acquire(csq: PIO_CSQ, irql: *mut KIRQL) {
-    // SAFETY: our lock.
-    let old = unsafe { ntsim::spinlock::KeAcquireSpinLockRaiseToDpc(lock_of(csq)) };
-    // SAFETY: the kernel passes a writable KIRQL.
-    unsafe { set(irql, old) };
-}
-
-unsafe extern "system" fn bare_release(csq: PIO_CSQ, irql: KIRQL) {
-    // SAFETY: our lock, held.
-    unsafe { ntsim::spinlock::KeReleaseSpinLock(lock_of(csq), irql) };
-}
-
-fn complete_with(irp: PIRP, status: NTSTATUS) {
-    let iosb = irp
-        .wrapping_byte_add(std::mem::offset_of!(IRP, IoStatus))
-        .cast();
-    // SAFETY: the IRP is ours to complete.
-    unsafe { set(iosb, IO_STATUS_BLOCK::new(status, 0)) };
-    // SAFETY: as above.
-    unsafe { ntsim::complete::IoCompleteRequest(irp, 0) };
-}
-
-unsafe extern "system" fn bare_complete_canceled(_csq: PIO_CSQ, irp: PIRP) {
-    complete_with(irp, STATUS_CANCELLED);
-}
-
-fn bare_complete(irp: PIRP) {
-    complete_with(irp, STATUS_SUCCESS);
-}
-
-struct WithBare(Box<Bare>);
+struct WithBare(BareCsq);
 
 impl WithBare {
     fn new() -> WithBare {
-        // SAFETY: all-zero is a valid Bare (plain data).
-        let mut b: Box<Bare> = Box::new(unsafe { std::mem::zeroed() });
-        let head = &raw mut b.head;
-        // SAFETY: the Box does not move.
-        unsafe {
-            set(
-                head,
-                LIST_ENTRY {
-                    Flink: head,
-                    Blink: head,
-                },
-            )
-        };
-        // SAFETY: the callbacks have the IoCsq signatures.
-        unsafe {
-            ntsim::csq::IoCsqInitializeEx(
-                &raw mut b.csq,
-                Some(bare_insert),
-                Some(bare_remove),
-                Some(bare_peek),
-                Some(bare_acquire),
-                Some(bare_release),
-                Some(bare_complete_canceled),
-            );
-        }
-        WithBare(b)
-    }
-
-    fn csq(&self) -> PIO_CSQ {
-        (&raw const self.0.csq).cast_mut()
+        WithBare(BareCsq::new())
     }
 }
 
 impl Ops for WithBare {
     fn insert(&self, irp: RawIrp) {
-        // SAFETY: an initialized queue and an IRP we own.
-        unsafe {
-            ntsim::csq::IoCsqInsertIrpEx(
-                self.csq(),
-                irp.ptr(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-        };
+        // SAFETY: an IRP we own, untracked.
+        unsafe { self.0.insert(irp.ptr(), std::ptr::null_mut()) };
     }
 
     fn insert_tracked(&self, irp: RawIrp) {
-        let ctx = (&raw const self.0.context).cast_mut();
-        // SAFETY: as above; the context lives in the queue.
-        unsafe { ntsim::csq::IoCsqInsertIrpEx(self.csq(), irp.ptr(), ctx, std::ptr::null_mut()) };
+        // SAFETY: an IRP we own; the context lives in the queue and tracks only this IRP.
+        unsafe { self.0.insert(irp.ptr(), self.0.context()) };
     }
 
     fn remove_next_and_complete(&self) {
-        // SAFETY: an initialized queue.
-        let irp = unsafe { ntsim::csq::IoCsqRemoveNextIrp(self.csq(), std::ptr::null_mut()) };
+        let irp = self.0.remove_next();
         assert!(!irp.is_null());
-        bare_complete(irp);
+        complete_with(irp, STATUS_SUCCESS);
     }
 
     fn remove_tracked_and_complete(&self) {
-        let ctx = (&raw const self.0.context).cast_mut();
         // SAFETY: the context was used for an IRP of this queue.
-        let irp = unsafe { ntsim::csq::IoCsqRemoveIrp(self.csq(), ctx) };
+        let irp = unsafe { self.0.remove(self.0.context()) };
         assert!(!irp.is_null());
-        bare_complete(irp);
+        complete_with(irp, STATUS_SUCCESS);
     }
 }
 

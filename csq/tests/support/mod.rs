@@ -2,6 +2,8 @@
 //! owned [`::csq::Irp`] values, and inspected after completion.
 #![allow(dead_code)]
 
+pub mod bare;
+
 use ntsim::ntdef::*;
 
 /// A raw IRP the test allocated (it outlives its completion until [`RawIrp::free`]).
