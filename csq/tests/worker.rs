@@ -351,14 +351,21 @@ fn drain_waits_for_a_request_inserted_while_a_completion_signals_idle() {
         assert_eq!(now_ms(), 10);
         assert_eq!(completions(log), [(a, STATUS_SUCCESS, 10)]);
         assert_eq!(w.outstanding(), 0);
-        assert!(hit.name.contains("system-thread"), "the worker parked: {hit:?}");
+        assert!(
+            hit.name.contains("system-thread"),
+            "the worker parked: {hit:?}"
+        );
         // The insert counts B and resets the idle event...
         submit(&w, b);
         assert_eq!(w.outstanding(), 1);
         // ...and the parked completion now signals it: stale, B is outstanding.
         idle_signal.clear();
         w.drain();
-        assert_eq!(w.outstanding(), 0, "drain returned with a request outstanding");
+        assert_eq!(
+            w.outstanding(),
+            0,
+            "drain returned with a request outstanding"
+        );
         assert_eq!(now_ms(), 30);
         assert_eq!(
             completions(log),

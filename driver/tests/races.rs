@@ -119,7 +119,11 @@ fn d22_serial_cleanup_wins_against_a_woken_worker_that_has_not_claimed() {
         woken.clear(); // the worker's claim finds nothing; it starts B now
         client.join();
         assert_eq!(outcome(s.a), (STATUS_CANCELLED, s.t0 + ms(1000), true));
-        assert_eq!(s.a.info().cancelled_at, None, "cancelled by the cleanup, not IoCancelIrp");
+        assert_eq!(
+            s.a.info().cancelled_at,
+            None,
+            "cancelled by the cleanup, not IoCancelIrp"
+        );
         assert_eq!(outcome(s.b), (STATUS_SUCCESS, s.t0 + ms(2000), true));
         unload_clean(drv);
     });
@@ -141,7 +145,10 @@ fn d22_serial_the_worker_that_claimed_wins_against_cleanup() {
         assert_eq!(interrupt_time(), s.t0 + ms(1000));
         assert!(hit.name.starts_with("system-thread"), "the worker: {hit:?}");
         closer(p, s.h1).join();
-        assert!(!s.a.is_complete(), "the cleanup found nothing in service: the worker owns A");
+        assert!(
+            !s.a.is_complete(),
+            "the cleanup found nothing in service: the worker owns A"
+        );
         assert!(!s.b.is_complete());
         completing.clear();
         client.join();
@@ -203,7 +210,10 @@ fn d22_concurrent_the_dpc_that_took_the_irp_wins_against_cleanup() {
         assert!(!hit.name.contains("client"), "A's DPC: {hit:?}");
         let closing = closer(p, s.h1);
         settle();
-        assert!(!s.a.is_complete(), "the cleanup found the queue empty: the DPC owns A");
+        assert!(
+            !s.a.is_complete(),
+            "the cleanup found the queue empty: the DPC owns A"
+        );
         assert!(
             !closing.is_finished(),
             "the cleanup waits for the DPC before it frees the record"

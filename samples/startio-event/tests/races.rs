@@ -371,7 +371,10 @@ fn d22_an_expired_timer_that_claimed_the_request_wins_against_cleanup() {
             assert!(!hit.name.contains("client"), "{hit:?}");
             p.spawn_thread("closer", move || {
                 assert_eq!(close_handle(h1), STATUS_SUCCESS);
-                assert!(!a.is_complete(), "the cleanup found no routine: the DPC owns A");
+                assert!(
+                    !a.is_complete(),
+                    "the cleanup found no routine: the DPC owns A"
+                );
             })
             .join();
             assert!(!b.is_complete());
