@@ -1,8 +1,9 @@
 //! The races of the StartIo design, forced with ntsim's breakpoints (spec A.18): an IRP
 //! cancelled before dispatch (D-17, pitfall P2), timer expiry against cancel of the request in
-//! service (D-19), the stale DPC (D-19b, P5), StartIo against the cancel routine (D-20, P1), and
-//! the three contexts StartIo runs in (D-34). Each ends with zero verifier reports and an
-//! unload that leaves nothing.
+//! service (D-19), the stale DPC (D-19b, P5), StartIo against the cancel routine (D-20, P1),
+//! cleanup against the timer expiry of the closing handle's request (D-22), and the three
+//! contexts StartIo runs in (D-34). Each ends with zero verifier reports and an unload that
+//! leaves nothing.
 
 mod support;
 
