@@ -40,7 +40,9 @@ fn main() {
         return;
     }
     for arg in DRIVER_LINK_ARGS {
-        println!("cargo::rustc-cdylib-link-arg={arg}");
+        // Every linked target of the crate: on Windows that is only the kernel image (the
+        // drivers' tests and tools run on the host).
+        println!("cargo::rustc-link-arg={arg}");
     }
     match km_library_dir() {
         Some(dir) => println!("cargo::rustc-link-search=native={}", dir.display()),
