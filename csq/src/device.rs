@@ -181,6 +181,8 @@ impl DeviceAccess {
     }
 
     /// The same DACL as an SDDL string (what `IoCreateDeviceSecure` would be given).
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn sddl(self) -> &'static str {
         match self {
@@ -576,6 +578,8 @@ unsafe extern "system" fn dispatch_trampoline(
 ///
 /// # Safety
 /// Called once, by the kernel's call of DriverEntry, with its driver object.
+///
+/// IRQL: PASSIVE_LEVEL (the kernel calls DriverEntry there). Returns what the init function returns.
 #[doc(hidden)]
 pub unsafe fn driver_entry(
     driver: *mut sys::DriverObject,
@@ -605,6 +609,8 @@ pub unsafe fn driver_entry(
 ///
 /// # Safety
 /// Called once, by the kernel's call of the unload routine.
+///
+/// IRQL: PASSIVE_LEVEL (the kernel calls DriverUnload there).
 #[doc(hidden)]
 pub unsafe fn driver_unload(driver: *mut sys::DriverObject, hook: Option<fn(&DriverObject)>) {
     let d = DriverObject { raw: driver };
@@ -616,6 +622,8 @@ pub unsafe fn driver_unload(driver: *mut sys::DriverObject, hook: Option<fn(&Dri
 }
 
 /// UTF-16 of an ASCII string, at compile time (for [`wstr!`](crate::wstr)).
+///
+/// IRQL: any (no kernel call).
 #[doc(hidden)]
 #[must_use]
 pub const fn ascii_to_utf16<const N: usize>(s: &str) -> [u16; N] {

@@ -68,12 +68,16 @@ pub struct FileObject(usize);
 
 impl FileObject {
     /// The file object's address, as a number (for logs and tests).
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn addr(self) -> usize {
         self.0
     }
 
     /// A file object identity from an address (for tests that build IRPs by hand).
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn from_addr(addr: usize) -> FileObject {
         FileObject(addr)
@@ -120,6 +124,8 @@ pub struct IoctlParameters {
 
 impl IoctlParameters {
     /// The buffering method encoded in the control code.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn method(&self) -> TransferMethod {
         match self.code & 3 {
@@ -480,6 +486,8 @@ pub struct Completed {
 impl Completed {
     /// The status the dispatch routine returns (`STATUS_PENDING` if the IRP had been marked
     /// pending).
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub fn status(&self) -> NtStatus {
         self.status
@@ -496,6 +504,8 @@ pub struct DispatchStatus {
 
 impl DispatchStatus {
     /// The status to return to the I/O manager.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub fn status(&self) -> NtStatus {
         self.status

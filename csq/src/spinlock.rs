@@ -40,6 +40,8 @@ impl<T> SpinLock<T> {
     }
 
     /// The protected data, by value.
+    ///
+    /// IRQL: any (no kernel call).
     pub fn into_inner(self) -> T {
         self.data.into_inner()
     }
@@ -74,6 +76,8 @@ impl<T: ?Sized> SpinLock<T> {
     }
 
     /// Mutable access without locking, when the caller has exclusive access.
+    ///
+    /// IRQL: any (no kernel call).
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }
@@ -101,6 +105,8 @@ pub struct SpinLockGuard<'a, T: ?Sized> {
 
 impl<T: ?Sized> SpinLockGuard<'_, T> {
     /// Proof that the holder runs at DISPATCH_LEVEL.
+    ///
+    /// IRQL: any (no kernel call).
     pub fn dispatch_level(&self) -> DispatchLevel<'_> {
         // SAFETY: a held spin lock keeps the CPU at DISPATCH_LEVEL for the borrow.
         unsafe { DispatchLevel::assume() }

@@ -17,6 +17,8 @@ macro_rules! statuses {
             $( $(#[$doc])* pub const $name: NtStatus = NtStatus($value as u32 as i32); )*
 
             /// The status's symbolic name (`"STATUS_CANCELLED"`), if it is one of the constants.
+            ///
+            /// IRQL: any (no kernel call).
             #[must_use]
             pub const fn name(self) -> Option<&'static str> {
                 match self.0 {
@@ -71,24 +73,32 @@ statuses! {
 
 impl NtStatus {
     /// `NT_SUCCESS`: severity success or informational.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn is_success(self) -> bool {
         self.0 >= 0
     }
 
     /// `NT_INFORMATION`.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn is_information(self) -> bool {
         (self.0 as u32) >> 30 == 1
     }
 
     /// `NT_WARNING`.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn is_warning(self) -> bool {
         (self.0 as u32) >> 30 == 2
     }
 
     /// `NT_ERROR`.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn is_error(self) -> bool {
         (self.0 as u32) >> 30 == 3
@@ -98,6 +108,8 @@ impl NtStatus {
     ///
     /// # Errors
     /// `self` when it is a warning or an error.
+    ///
+    /// IRQL: any (no kernel call).
     pub const fn to_result(self) -> Result<(), NtStatus> {
         if self.is_success() { Ok(()) } else { Err(self) }
     }
@@ -146,6 +158,8 @@ impl NtError {
     ///
     /// # Panics
     /// If `status` is not of error severity (at compile time when used in a constant).
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn new(status: NtStatus) -> NtError {
         assert!(status.is_error(), "NtError::new: not an NT error status");
@@ -154,6 +168,8 @@ impl NtError {
     }
 
     /// `Some` if `status` is an NT error.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn from_status(status: NtStatus) -> Option<NtError> {
         if status.is_error() {
@@ -164,6 +180,8 @@ impl NtError {
     }
 
     /// The status.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn status(self) -> NtStatus {
         self.0

@@ -15,18 +15,24 @@ impl Interval {
     pub const ZERO: Interval = Interval(0);
 
     /// `n` units of 100 ns.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn from_100ns(n: u64) -> Interval {
         Interval(n)
     }
 
     /// `ms` milliseconds.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn from_millis(ms: u64) -> Interval {
         Interval(ms * 10_000)
     }
 
     /// The length in 100 ns units.
+    ///
+    /// IRQL: any (no kernel call).
     #[must_use]
     pub const fn as_100ns(self) -> u64 {
         self.0
