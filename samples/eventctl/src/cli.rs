@@ -59,10 +59,12 @@ pub enum Command {
     },
     /// Runs a script on startio and csq-serial and shows them side by side; exits 1 on any
     /// difference.
-    #[command(after_help = "Driver images: --images target/windows/out runs both cross-built \
+    #[command(
+        after_help = "Driver images: --images target/windows/out runs both cross-built \
                   images (startio_event.sys on startio, csq_event.sys on csq-serial); \
                   --image-startio and --image-csq replace one side only, e.g. to compare an \
-                  image with the other host-built driver.")]
+                  image with the other host-built driver."
+    )]
     Compare {
         /// The scenario script.
         script: PathBuf,
@@ -189,8 +191,7 @@ pub const CSQ_IMAGE: &str = "csq_event.sys";
 
 /// Makes the backend for a `--device` value, running the driver image at the path when one is
 /// given (`--image`); `devices::backend_with_image` in the binary.
-pub type Factory<'a> =
-    &'a dyn Fn(&str, Option<&Path>) -> Result<Box<dyn Backend>, BackendError>;
+pub type Factory<'a> = &'a dyn Fn(&str, Option<&Path>) -> Result<Box<dyn Backend>, BackendError>;
 
 /// Where a command writes, and with which backends.
 pub struct Context<'a> {
@@ -557,7 +558,10 @@ mod tests {
     #[test]
     fn the_real_devices_run_the_script() {
         let file = TempFile::new("basic.evs", BASIC);
-        let o = exec(run_cmd(&file.0, "csq-concurrent", true), &backend_with_image);
+        let o = exec(
+            run_cmd(&file.0, "csq-concurrent", true),
+            &backend_with_image,
+        );
         assert_eq!(o.exit, Exit::Clean, "{}", o.err);
         assert_eq!(
             o.out,
@@ -593,10 +597,7 @@ mod tests {
     #[test]
     fn compare_of_identical_devices_exits_0() {
         let file = TempFile::new("basic.evs", BASIC);
-        let o = exec(
-            compare_cmd(&file.0),
-            &fakes(|_| {}),
-        );
+        let o = exec(compare_cmd(&file.0), &fakes(|_| {}));
         assert_eq!(o.exit, Exit::Clean, "{}", o.out);
         assert!(o.out.starts_with("#  startio"), "{}", o.out);
         assert!(
@@ -632,7 +633,14 @@ mod tests {
             cli(&["run", script, "--device", "csq-serial", "--image", "c.sys"]),
             cli(&["compare", script, "--images", "out"]),
             cli(&["compare", script, "--image-csq", "c.sys"]),
-            cli(&["compare", script, "--image-startio", "s.sys", "--image-csq", "c.sys"]),
+            cli(&[
+                "compare",
+                script,
+                "--image-startio",
+                "s.sys",
+                "--image-csq",
+                "c.sys",
+            ]),
         ] {
             let o = exec(command, &recording(&seen));
             assert_eq!(o.exit, Exit::Clean, "{}", o.err);
@@ -650,7 +658,18 @@ mod tests {
                 ("csq-serial".into(), p("c.sys")),
             ]
         );
-        assert!(Cli::try_parse_from(["eventctl", "compare", "x", "--images", "d", "--image-csq", "c"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "eventctl",
+                "compare",
+                "x",
+                "--images",
+                "d",
+                "--image-csq",
+                "c"
+            ])
+            .is_err()
+        );
     }
 
     #[test]
@@ -662,7 +681,10 @@ mod tests {
             json: true,
             image: Some(path.to_owned()),
         };
-        let o = exec(image(Path::new("/nonexistent/startio_event.sys")), &backend_with_image);
+        let o = exec(
+            image(Path::new("/nonexistent/startio_event.sys")),
+            &backend_with_image,
+        );
         assert_eq!(o.exit, Exit::Failure);
         assert!(
             o.err.starts_with(
@@ -687,7 +709,11 @@ mod tests {
             &backend_with_image,
         );
         assert_eq!(o.exit, Exit::Failure);
-        assert!(o.err.contains("/nonexistent/startio_event.sys"), "{}", o.err);
+        assert!(
+            o.err.contains("/nonexistent/startio_event.sys"),
+            "{}",
+            o.err
+        );
     }
 
     #[test]
@@ -705,10 +731,7 @@ mod tests {
             };
             Ok(Box::new(FakeBackend::new(device, model)))
         };
-        let o = exec(
-            compare_cmd(&file.0),
-            &factory,
-        );
+        let o = exec(compare_cmd(&file.0), &factory);
         assert_eq!(o.exit, Exit::Differ);
         assert_eq!(Exit::Differ.code(), 1);
         assert!(
@@ -724,20 +747,14 @@ mod tests {
     #[test]
     fn compare_without_difference_but_with_leaks_exits_3() {
         let file = TempFile::new("basic.evs", BASIC);
-        let o = exec(
-            compare_cmd(&file.0),
-            &fakes(|f| f.leaks = 1),
-        );
+        let o = exec(compare_cmd(&file.0), &fakes(|f| f.leaks = 1));
         assert_eq!(o.exit, Exit::Violations);
     }
 
     #[test]
     fn compare_script_error_exits_2() {
         let file = TempFile::new("bad.evs", "at 0 open h1\n");
-        let o = exec(
-            compare_cmd(&file.0),
-            &fakes(|_| {}),
-        );
+        let o = exec(compare_cmd(&file.0), &fakes(|_| {}));
         assert_eq!(o.exit, Exit::ScriptError);
         assert!(o.err.contains("bad.evs:1: missing `end`"), "{}", o.err);
     }

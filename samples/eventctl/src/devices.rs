@@ -101,8 +101,7 @@ mod tests {
         for name in ["startio", "csq-serial", "csq-concurrent"] {
             let backend = backend_for(name).expect("a backend");
             assert_eq!(backend.name(), name);
-            let backend =
-                backend_with_image(name, Some(Path::new("x.sys"))).expect("a backend");
+            let backend = backend_with_image(name, Some(Path::new("x.sys"))).expect("a backend");
             assert_eq!(backend.name(), name);
         }
     }
