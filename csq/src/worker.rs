@@ -33,6 +33,7 @@ use crate::policy::{Fifo, Position, QueuePolicy};
 use crate::queue::{CancelSafeQueue, Filter, Refused};
 use crate::semaphore::Semaphore;
 use crate::status::{NtError, NtStatus};
+use crate::sys;
 use crate::thread::{SystemThread, ThreadMain};
 use crate::wait::{Interval, WaitResult, Waitable, wait_any};
 
@@ -95,6 +96,10 @@ impl fmt::Debug for Service<'_> {
     }
 }
 
+/// The test-only control point in `Counted::done_one`, between the count reaching 0 and the
+/// idle signal (`ntsim::breakpoint::Point::Named` on ntsim; nothing on Windows).
+const IDLE_SIGNAL_POINT: &str = "csq.worker.idle_signal";
+
 /// Queue states.
 const RUNNING: u8 = 0;
 const STOPPED: u8 = 1;
@@ -118,6 +123,9 @@ struct Counted<P> {
 impl<P: QueuePolicy> Counted<P> {
     fn done_one(&self) {
         if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // A test parks a completion here to let an `admit` on another CPU count a new
+            // request and reset `idle` before this signal (the race `wait_idle` survives).
+            sys::control_point(IDLE_SIGNAL_POINT);
             self.idle.signal();
         }
     }

@@ -14,6 +14,7 @@ use csq::{
     Interval, Irp, IrpView, NtStatus, SerialHandler, SerialWorker, Service, Timer, TimerCallback,
     TimerKind, TransferMethod, Waitable, ctl_code,
 };
+use ntsim::breakpoint::{Breakpoint, Filter as BpFilter, Point};
 use ntsim::ntdef::{STATUS_CANCELLED, STATUS_PENDING, STATUS_SUCCESS};
 use support::{Log, RawIrp, completions, machine, new_log, now_ms, send, sleep_until_ms};
 
@@ -326,6 +327,50 @@ fn requests_cancelled_before_the_worker_wakes_cost_one_empty_wake_each() {
         assert_eq!(w.wake_count(), 1 + K);
         assert_eq!(now_ms(), 100 + 10 * (K as u64 / 2));
         assert_eq!(w.handler().starts.load(Ordering::Relaxed), 1 + K / 2);
+    });
+    out.expect_clean();
+}
+
+/// The idle race of `drain` (see `Counted::wait_idle`): a completion on one CPU brings the count
+/// to 0 and is stopped before it signals the idle event; meanwhile an insert on another CPU
+/// counts a new request and resets the event; then the stale signal comes, leaving the event
+/// signalled while a request is outstanding. `drain` must still wait for that request. (Against
+/// a `drain` that waits on the event alone, it returns at 10 ms with the request in service.)
+#[test]
+fn drain_waits_for_a_request_inserted_while_a_completion_signals_idle() {
+    let out = machine().run(|| {
+        stack_try_pin_init!(let w: SerialWorker<Waits> = SerialWorker::new(waits(), Fifo));
+        let w = w.unwrap();
+        let log = new_log();
+        let (a, b) = (request(10, X, log), request(20, X, log));
+        let idle_signal = Breakpoint::set(Point::Named("csq.worker.idle_signal"), BpFilter::Any);
+        submit(&w, a);
+        // A completes at 10 ms; its worker counts it done (0 outstanding) and parks before the
+        // idle signal.
+        let hit = idle_signal.wait_hit();
+        assert_eq!(now_ms(), 10);
+        assert_eq!(completions(log), [(a, STATUS_SUCCESS, 10)]);
+        assert_eq!(w.outstanding(), 0);
+        assert!(
+            hit.name.contains("system-thread"),
+            "the worker parked: {hit:?}"
+        );
+        // The insert counts B and resets the idle event...
+        submit(&w, b);
+        assert_eq!(w.outstanding(), 1);
+        // ...and the parked completion now signals it: stale, B is outstanding.
+        idle_signal.clear();
+        w.drain();
+        assert_eq!(
+            w.outstanding(),
+            0,
+            "drain returned with a request outstanding"
+        );
+        assert_eq!(now_ms(), 30);
+        assert_eq!(
+            completions(log),
+            [(a, STATUS_SUCCESS, 10), (b, STATUS_SUCCESS, 30)]
+        );
     });
     out.expect_clean();
 }

@@ -1,4 +1,4 @@
-//! Close, rundown and unload (spec A.8, A.17, D-21, D-23, D-24, D-28, D-29).
+//! Close, rundown, process kill and unload (spec A.8, A.17, D-21, D-23, D-24, D-25, D-28, D-29).
 
 mod support;
 
@@ -134,4 +134,76 @@ fn unload_leaves_nothing() {
         assert!(ntsim::driver::device_names().is_empty());
     });
     out.expect_clean();
+}
+
+/// D-25 on `device`: a process whose thread waits in a synchronous IRP-based DeviceIoControl
+/// (due in 10 s) is terminated at 300 ms. The thread's exit runs IoCancelThreadIo, which cancels
+/// the request: it is completed STATUS_CANCELLED on the exiting thread (the canceller's
+/// context), and the process exits at that instant (one tick plus cancel latency at most; here,
+/// no virtual time at all), far from the 5-minute fallback. Another process's request, sent at
+/// 150 ms for 1 s, completes at `other_done_at`. Nothing leaks.
+fn process_kill_cancels_a_pending_synchronous_request(device: &'static str, other_done_at: u64) {
+    // Room for a thread parked at DISPATCH_LEVEL (in the cancel path) besides the others.
+    let config = ntsim::Config {
+        cpus: 8,
+        ..ntsim::Config::default()
+    };
+    let out = ntsim::Kernel::new(config).run(move || {
+        let drv = load();
+        let victim = Process::create("victim");
+        let vt = victim.spawn_thread("victim", move || {
+            let h = create_file(device, OpenMode::Synchronous).expect("open");
+            sleep(100);
+            irp_based(h, due_ms(10_000));
+            unreachable!("the thread is terminated while its request is pending");
+        });
+        let other = Process::create("other");
+        let ot = spawn(other, "other", move || {
+            let h = create_file(device, OpenMode::Overlapped).expect("open");
+            sleep(150);
+            let b = irp_based(h, due_ms(1000));
+            b.wait();
+            close_handle(h);
+            b
+        });
+        sleep(50); // the victim has opened its handle
+        let dispatch = Breakpoint::set(Point::DispatchEntry, Filter::Actor(vt.actor()));
+        let irp = dispatch.wait_hit().object; // the synchronous IOCTL
+        assert_eq!(interrupt_time(), ms(100));
+        dispatch.clear();
+        sleep(200);
+        let completing = Breakpoint::set(Point::CompleteRequestEntry, Filter::Object(irp));
+        victim.terminate();
+        let hit = completing.wait_hit();
+        assert_eq!(
+            hit.actor,
+            vt.actor(),
+            "cancelled by the exiting thread's IoCancelThreadIo"
+        );
+        // SAFETY: the IRP is live: its completion is stopped at IoCompleteRequest's entry.
+        let status = unsafe { (*(irp as *const IRP)).IoStatus.status() };
+        assert_eq!(status, STATUS_CANCELLED);
+        completing.clear();
+        victim.wait();
+        assert_eq!(interrupt_time(), ms(300), "the process exits at once");
+        assert!(vt.is_finished());
+        assert_eq!(victim.handle_count(), 0);
+        let b = ot.join_value();
+        assert_eq!(outcome(b), (STATUS_SUCCESS, other_done_at, true));
+        unload_clean(drv);
+    });
+    out.expect_clean();
+}
+
+/// D-25 on CsqEventSerial: the victim's request was in service; the other process's request
+/// enters service when it is cancelled, at 300 ms.
+#[test]
+fn process_kill_cancels_a_pending_synchronous_request_serial() {
+    process_kill_cancels_a_pending_synchronous_request(SERIAL, ms(1300));
+}
+
+/// D-25 on CsqEvent: the other process's request keeps its own deadline.
+#[test]
+fn process_kill_cancels_a_pending_synchronous_request_concurrent() {
+    process_kill_cancels_a_pending_synchronous_request(CONCURRENT, ms(1150));
 }

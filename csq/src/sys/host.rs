@@ -682,6 +682,10 @@ pub(crate) fn debug_print(message: &str) {
     ntsim::driver_bugs::debug_print(message);
 }
 
+pub(crate) fn control_point(name: &'static str) {
+    ntsim::breakpoint::named_point(name);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pool.
 

@@ -1046,6 +1046,16 @@ pub(crate) fn debug_print(message: &str) {
     imp::debug_print(message);
 }
 
+/// A test-only control point named `name`, placed in the crate where a test must be able to
+/// stop a thread to force a race (spec A.18). On ntsim it is a switch point where a breakpoint
+/// at `Point::Named(name)` parks the thread; on Windows it is empty and compiles to nothing.
+///
+/// IRQL: any.
+#[inline(always)]
+pub(crate) fn control_point(name: &'static str) {
+    imp::control_point(name);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pool.
 

@@ -1392,6 +1392,10 @@ pub(crate) fn debug_print(message: &str) {
     unsafe { ntddk::DbgPrint(c"%.*s\n".as_ptr(), message.len() as i32, message.as_ptr()) };
 }
 
+/// Test-only control points exist on ntsim only (`host.rs`): nothing here.
+#[inline(always)]
+pub(crate) fn control_point(_name: &'static str) {}
+
 // ---------------------------------------------------------------------------------------------
 // Pool.
 

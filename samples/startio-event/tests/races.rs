@@ -1,8 +1,9 @@
 //! The races of the StartIo design, forced with ntsim's breakpoints (spec A.18): an IRP
 //! cancelled before dispatch (D-17, pitfall P2), timer expiry against cancel of the request in
-//! service (D-19), the stale DPC (D-19b, P5), StartIo against the cancel routine (D-20, P1), and
-//! the three contexts StartIo runs in (D-34). Each ends with zero verifier reports and an
-//! unload that leaves nothing.
+//! service (D-19), the stale DPC (D-19b, P5), StartIo against the cancel routine (D-20, P1),
+//! cleanup against the timer expiry of the closing handle's request (D-22), and the three
+//! contexts StartIo runs in (D-34). Each ends with zero verifier reports and an unload that
+//! leaves nothing.
 
 mod support;
 
@@ -291,6 +292,99 @@ fn d34_startio_contexts() {
             );
             unload_clean(drv);
             let _ = iomgr::interrupt_time();
+        })
+        .expect_clean();
+}
+
+/// What the D-22 tests issue: the request in service A on handle H1, the request B of another
+/// handle H2 queued behind it, and when.
+type D22 = (Handle, Request, Request, u64);
+
+/// D-22's setup: one client thread opens H1 and H2, sends A (1 s) on H1 then B (1 s) on H2, and
+/// stays alive until B completes (its exit would cancel its requests). Returns the thread and
+/// what it sent, once sent.
+fn d22_setup(p: Process) -> (iomgr::UserThread, D22) {
+    let issued: Slot<D22> = slot();
+    let issued2 = issued.clone();
+    let client = p.spawn_thread("client", move || {
+        let (h1, h2) = (open(), open());
+        let t0 = now();
+        let (a, b) = (irp_ms(h1, 1000), irp_ms(h2, 1000));
+        *issued2.lock().unwrap() = Some((h1, a, b, t0));
+        b.wait();
+        close_handle(h2);
+    });
+    (client, published(&issued))
+}
+
+/// D-22, cleanup wins: A's timer has expired (its expiry is processed) and its DPC is parked at
+/// its start, so the relay that completes A is not even armed, when H1 is closed. The cleanup
+/// claims A under the cancel spin lock and completes it STATUS_CANCELLED at the expiry instant,
+/// then starts B (which re-arms the device's timer); the DPC then runs, and its relay claims
+/// nothing: A completes once, B enters service once, at that instant, and completes 1 s later.
+#[test]
+fn d22_cleanup_wins_against_an_expired_timer_whose_dpc_has_not_run() {
+    roomy()
+        .run(|| {
+            let drv = load();
+            let p = Process::create("app");
+            let (client, (h1, a, b, t0)) = d22_setup(p);
+            let expiry = Breakpoint::set(Point::TimerExpiry, Filter::Any);
+            let hit = expiry.wait_hit();
+            assert_eq!(now(), t0 + SEC);
+            // The same interrupt actor calls the timer's DPC next: park it at its start.
+            let dpc = Breakpoint::set(Point::DpcStart, Filter::Actor(hit.actor));
+            expiry.clear();
+            dpc.wait_hit();
+            assert!(!a.is_complete());
+            p.spawn_thread("closer", move || {
+                assert_eq!(close_handle(h1), STATUS_SUCCESS);
+                // Contract "Close": H1's request completed before its cleanup did.
+                assert_pending_then(a, STATUS_CANCELLED, t0 + SEC);
+            })
+            .join();
+            assert!(!b.is_complete());
+            dpc.clear(); // the late DPC relays; the relay finds B's fresh arming unexpired
+            delay_ms(1);
+            assert!(!b.is_complete(), "B was completed by A's late DPC");
+            client.join();
+            assert_pending_then(a, STATUS_CANCELLED, t0 + SEC);
+            assert_pending_then(b, STATUS_SUCCESS, t0 + 2 * SEC);
+            unload_clean(drv);
+        })
+        .expect_clean();
+}
+
+/// D-22, the timer wins: A's expiry has been relayed and the relay DPC has claimed A (it is
+/// stopped at IoCompleteRequest) when H1 is closed. The cleanup finds no request of H1 to
+/// cancel and completes; A then completes STATUS_SUCCESS (spec B.1 row R7's analogue) and B
+/// enters service once, when A completes.
+#[test]
+fn d22_an_expired_timer_that_claimed_the_request_wins_against_cleanup() {
+    roomy()
+        .run(|| {
+            let drv = load();
+            let p = Process::create("app");
+            let (client, (h1, a, b, t0)) = d22_setup(p);
+            let completing = Breakpoint::set(Point::CompleteRequestEntry, Filter::Any);
+            let hit = completing.wait_hit(); // the relay DPC, in IoCompleteRequest for A
+            assert_eq!(now(), t0 + SEC);
+            assert!(!hit.name.contains("client"), "{hit:?}");
+            p.spawn_thread("closer", move || {
+                assert_eq!(close_handle(h1), STATUS_SUCCESS);
+                assert!(
+                    !a.is_complete(),
+                    "the cleanup found no routine: the DPC owns A"
+                );
+            })
+            .join();
+            assert!(!b.is_complete());
+            completing.clear();
+            client.join();
+            let ai = assert_pending_then(a, STATUS_SUCCESS, t0 + SEC);
+            assert_eq!(ai.cancelled_at, None);
+            assert_pending_then(b, STATUS_SUCCESS, t0 + 2 * SEC);
+            unload_clean(drv);
         })
         .expect_clean();
 }

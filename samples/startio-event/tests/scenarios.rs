@@ -1,16 +1,17 @@
 //! Spec D scenarios on StartIoEvent through the I/O manager (`ntsim::iomgr`), model S: basic
 //! behaviour (D-1…D-5), validation (D-6…D-10), ordering (D-11…D-14), cancellation (D-15, D-16),
-//! close (D-21, D-24) and unload (D-28). Every test ends with an unload that must leave nothing
+//! close (D-21, D-24), process kill (D-25) and unload (D-28). Every test ends with an unload that must leave nothing
 //! behind and a machine with no verifier report.
 
 mod support;
 
+use ntsim::breakpoint::{Breakpoint, Filter, Point};
 use ntsim::iomgr::{
-    self, cancel_io_ex, close_handle, create_event, create_semaphore, event_log, sleep,
+    self, Process, cancel_io_ex, close_handle, create_event, create_semaphore, event_log, sleep,
     wait_for_single_object,
 };
 use ntsim::ntdef::{
-    STATUS_CANCELLED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_HANDLE,
+    IRP, STATUS_CANCELLED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_HANDLE,
     STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS,
 };
 use startio_event::interface::{IOCTL_REGISTER_EVENT, REGISTER_EVENT_SIZE};
@@ -491,6 +492,70 @@ fn d26_two_registrations_on_one_event() {
                 close_handle(h);
             })
             .join();
+            unload_clean(drv);
+        })
+        .expect_clean();
+}
+
+/// D-25: a process whose thread waits in a synchronous IRP-based DeviceIoControl (in service,
+/// due in 10 s) is terminated at 300 ms. The thread's exit runs IoCancelThreadIo: the request's
+/// cancel routine completes it STATUS_CANCELLED on the exiting thread and starts the next
+/// packet, and the process exits at that instant (one tick plus cancel latency at most; here no
+/// virtual time at all), far from the 5-minute fallback. Another process's request, queued at
+/// 150 ms, enters service then and completes 1 s later. Nothing leaks.
+#[test]
+fn d25_process_kill_cancels_a_pending_synchronous_request() {
+    // Room for a thread parked at DISPATCH_LEVEL (in the cancel routine) besides the others.
+    let config = ntsim::Config {
+        cpus: 8,
+        ..ntsim::Config::default()
+    };
+    ntsim::Kernel::new(config)
+        .run(|| {
+            let drv = load();
+            let victim = Process::create("victim");
+            let vt = victim.spawn_thread("victim", || {
+                let h = open_sync();
+                sleep(100);
+                irp_ms(h, 10_000);
+                unreachable!("the thread is terminated while its request is pending");
+            });
+            let other = Process::create("other");
+            let b_slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let b_slot2 = b_slot.clone();
+            let ot = other.spawn_thread("other", move || {
+                let h = open();
+                sleep(150);
+                let b = irp_ms(h, 1000);
+                b.wait();
+                close_handle(h);
+                *b_slot2.lock().unwrap() = Some(b);
+            });
+            sleep(50); // the victim has opened its handle
+            let dispatch = Breakpoint::set(Point::DispatchEntry, Filter::Actor(vt.actor()));
+            let irp = dispatch.wait_hit().object; // the synchronous IOCTL
+            assert_eq!(now(), 100 * MS);
+            dispatch.clear();
+            sleep(200);
+            let completing = Breakpoint::set(Point::CompleteRequestEntry, Filter::Object(irp));
+            victim.terminate();
+            let hit = completing.wait_hit();
+            assert_eq!(
+                hit.actor,
+                vt.actor(),
+                "cancelled by the exiting thread's IoCancelThreadIo"
+            );
+            // SAFETY: the IRP is live: its completion is stopped at IoCompleteRequest's entry.
+            let status = unsafe { (*(irp as *const IRP)).IoStatus.status() };
+            assert_eq!(status, STATUS_CANCELLED);
+            completing.clear();
+            victim.wait();
+            assert_eq!(now(), 300 * MS, "the process exits at once");
+            assert!(vt.is_finished());
+            assert_eq!(victim.handle_count(), 0);
+            ot.join();
+            let b = b_slot.lock().unwrap().expect("sent");
+            assert_pending_then(b, STATUS_SUCCESS, 1300 * MS);
             unload_clean(drv);
         })
         .expect_clean();
