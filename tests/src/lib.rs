@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use eventctl::backend::RunResult;
-use eventctl::devices::backend_for;
+use eventctl::devices::backend_with_image;
 use eventctl::observation::format_json;
 use eventctl::script::{Script, parse};
 
@@ -25,7 +25,16 @@ pub const DEVICE_PLACEHOLDER: &str = "$DEVICE";
 /// # Panics
 /// If the device has no backend or the run cannot be carried out.
 pub fn run_json(device: &str, script: &Script) -> (String, RunResult) {
-    let mut backend = backend_for(device).unwrap_or_else(|e| panic!("{e}"));
+    run_json_on(device, None, script)
+}
+
+/// [`run_json`] with `--image`: the device runs the driver image at `image` (a cross-built
+/// `.sys`) when one is given, else the host-built driver.
+///
+/// # Panics
+/// If the device has no backend or the run cannot be carried out (e.g. the image is refused).
+pub fn run_json_on(device: &str, image: Option<&Path>, script: &Script) -> (String, RunResult) {
+    let mut backend = backend_with_image(device, image).unwrap_or_else(|e| panic!("{e}"));
     let result = backend.run(script).unwrap_or_else(|e| panic!("{e}"));
     let json = format_json(&result.observations, &result.summary(device));
     (json, result)
@@ -55,6 +64,31 @@ pub struct Scenario {
 /// The directory of the scenario scripts.
 pub fn scenario_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// The directory of eventctl's shipped scenarios (`samples/eventctl/scenarios`): no expected
+/// outputs, but the model-S devices must agree on them and every run must be clean.
+pub fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/eventctl/scenarios")
+}
+
+/// Every script the suite runs: [`scenario_dir`]'s (with expected outputs), then
+/// [`sample_dir`]'s. `tests/scenarios.rs` and `tests/images.rs` both take their scripts here.
+pub fn suite() -> Vec<Scenario> {
+    let mut all = scenarios(&scenario_dir());
+    all.extend(scenarios(&sample_dir()));
+    all
+}
+
+/// The cross-built images' folder from `$NTSIM_TEST_IMAGES` (a relative path is taken from the
+/// workspace root, e.g. `target/windows/out`), or `None` when the variable is unset.
+pub fn test_images_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("NTSIM_TEST_IMAGES")?);
+    Some(if dir.is_relative() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir)
+    } else {
+        dir
+    })
 }
 
 /// Every `*.evs` of `dir`, sorted by name, with its expected outputs: `NAME.serial.out`

@@ -3,7 +3,9 @@
 //! in `tests/README.md`). A failure lists every script that differs, with both outputs.
 #![cfg(not(windows))]
 
-use acceptance::{DEVICE_PLACEHOLDER, DEVICES, run_json, scenario_dir, scenarios, without_device};
+use acceptance::{
+    DEVICE_PLACEHOLDER, DEVICES, run_json, scenario_dir, scenarios, suite, without_device,
+};
 
 /// Runs every scenario that has an expected output for `device`; panics with all differences.
 fn check_device(device: &str) {
@@ -72,13 +74,8 @@ fn every_scenario_has_expected_outputs_for_all_three_devices() {
 /// no leak, and model C is clean too.
 #[test]
 fn the_model_s_devices_agree_on_every_script_and_every_run_is_clean() {
-    let samples =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/eventctl/scenarios");
     let mut failures = Vec::new();
-    for s in scenarios(&scenario_dir())
-        .into_iter()
-        .chain(scenarios(&samples))
-    {
+    for s in suite() {
         let (startio, a) = run_json("startio", &s.script);
         let (serial, b) = run_json("csq-serial", &s.script);
         let (_, c) = run_json("csq-concurrent", &s.script);

@@ -133,6 +133,12 @@ pub enum BackendError {
         /// The device path.
         device: String,
     },
+    /// `--image` was given for a device that does not run on the embedded ntsim (a device path,
+    /// or any device in the Windows build).
+    ImageNeedsSimulation {
+        /// The device's name.
+        device: String,
+    },
     /// The run could not be carried out.
     Failed {
         /// The device's name.
@@ -163,6 +169,11 @@ impl fmt::Display for BackendError {
                     "{device}: device paths need Windows and an installed driver"
                 )
             }
+            BackendError::ImageNeedsSimulation { device } => write!(
+                f,
+                "{device}: --image runs a driver image in the embedded ntsim, which needs a \
+                 simulated device (startio, csq-serial, csq-concurrent) and a non-Windows build"
+            ),
             BackendError::Failed { device, message } => write!(f, "{device}: {message}"),
         }
     }

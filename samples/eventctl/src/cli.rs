@@ -51,12 +51,35 @@ pub enum Command {
         /// Prints JSON Lines (one observation per line, then the summary).
         #[arg(long)]
         json: bool,
+        /// Runs this driver image (a cross-built .sys) in the embedded ntsim instead of the
+        /// host-built driver: startio_event.sys for startio, csq_event.sys for csq-serial and
+        /// csq-concurrent (target/windows/out/ after scripts/windows-build.sh).
+        #[arg(long, value_name = "PATH")]
+        image: Option<PathBuf>,
     },
     /// Runs a script on startio and csq-serial and shows them side by side; exits 1 on any
     /// difference.
+    #[command(
+        after_help = "Driver images: --images target/windows/out runs both cross-built \
+                  images (startio_event.sys on startio, csq_event.sys on csq-serial); \
+                  --image-startio and --image-csq replace one side only, e.g. to compare an \
+                  image with the other host-built driver."
+    )]
     Compare {
         /// The scenario script.
         script: PathBuf,
+        /// Runs startio on this driver image (startio_event.sys) instead of the host-built
+        /// driver.
+        #[arg(long, value_name = "PATH", conflicts_with = "images")]
+        image_startio: Option<PathBuf>,
+        /// Runs csq-serial on this driver image (csq_event.sys) instead of the host-built
+        /// driver.
+        #[arg(long, value_name = "PATH", conflicts_with = "images")]
+        image_csq: Option<PathBuf>,
+        /// Runs both sides on the images of this folder: DIR/startio_event.sys and
+        /// DIR/csq_event.sys (scripts/windows-build.sh writes them to target/windows/out).
+        #[arg(long, value_name = "DIR")]
+        images: Option<PathBuf>,
     },
     /// Runs the built-in scenario on all three devices and draws the timeline.
     Demo {
@@ -161,8 +184,14 @@ impl From<BackendError> for CliError {
     }
 }
 
-/// Makes the backend for a `--device` value; `devices::backend_for` in the binary.
-pub type Factory<'a> = &'a dyn Fn(&str) -> Result<Box<dyn Backend>, BackendError>;
+/// The file names of the cross-built images in `--images DIR`.
+pub const STARTIO_IMAGE: &str = "startio_event.sys";
+/// See [`STARTIO_IMAGE`].
+pub const CSQ_IMAGE: &str = "csq_event.sys";
+
+/// Makes the backend for a `--device` value, running the driver image at the path when one is
+/// given (`--image`); `devices::backend_with_image` in the binary.
+pub type Factory<'a> = &'a dyn Fn(&str, Option<&Path>) -> Result<Box<dyn Backend>, BackendError>;
 
 /// Where a command writes, and with which backends.
 pub struct Context<'a> {
@@ -191,8 +220,20 @@ pub fn execute(command: &Command, cx: &mut Context<'_>) -> Exit {
             script,
             device,
             json,
-        } => run(script, device, *json, cx),
-        Command::Compare { script } => compare_command(script, cx),
+            image,
+        } => run(script, device, image.as_deref(), *json, cx),
+        Command::Compare {
+            script,
+            image_startio,
+            image_csq,
+            images,
+        } => {
+            let (startio, csq) = match images {
+                Some(dir) => (Some(dir.join(STARTIO_IMAGE)), Some(dir.join(CSQ_IMAGE))),
+                None => (image_startio.clone(), image_csq.clone()),
+            };
+            compare_command(script, startio.as_deref(), csq.as_deref(), cx)
+        }
         Command::Demo { svg, script } => demo(svg.as_deref(), script.as_deref(), cx),
     };
     match result {
@@ -230,10 +271,11 @@ fn exit_for(results: &[&RunResult]) -> Exit {
 
 fn run_on(
     device: &str,
+    image: Option<&Path>,
     script: &Script,
     cx: &Context<'_>,
 ) -> Result<(String, RunResult), CliError> {
-    let mut backend = (cx.backends)(device)?;
+    let mut backend = (cx.backends)(device, image)?;
     let result = backend.run(script)?;
     Ok((backend.name().to_owned(), result))
 }
@@ -241,9 +283,15 @@ fn run_on(
 // Writes to stdout ignore errors: a closed pipe (`eventctl ... | head`) is no failure of the run,
 // and the exit status still tells the outcome.
 
-fn run(path: &Path, device: &str, json: bool, cx: &mut Context<'_>) -> Result<Exit, CliError> {
+fn run(
+    path: &Path,
+    device: &str,
+    image: Option<&Path>,
+    json: bool,
+    cx: &mut Context<'_>,
+) -> Result<Exit, CliError> {
     let script = load_script(path)?;
-    let (name, result) = run_on(device, &script, cx)?;
+    let (name, result) = run_on(device, image, &script, cx)?;
     let summary = result.summary(&name);
     if json {
         let _ = cx
@@ -260,10 +308,15 @@ fn run(path: &Path, device: &str, json: bool, cx: &mut Context<'_>) -> Result<Ex
     Ok(exit_for(&[&result]))
 }
 
-fn compare_command(path: &Path, cx: &mut Context<'_>) -> Result<Exit, CliError> {
+fn compare_command(
+    path: &Path,
+    startio_image: Option<&Path>,
+    csq_image: Option<&Path>,
+    cx: &mut Context<'_>,
+) -> Result<Exit, CliError> {
     let script = load_script(path)?;
-    let (left_name, left) = run_on(Device::StartIo.name(), &script, cx)?;
-    let (right_name, right) = run_on(Device::CsqSerial.name(), &script, cx)?;
+    let (left_name, left) = run_on(Device::StartIo.name(), startio_image, &script, cx)?;
+    let (right_name, right) = run_on(Device::CsqSerial.name(), csq_image, &script, cx)?;
     let comparison = compare(&left_name, &left, &right_name, &right);
     let _ = cx.out.write_all(comparison.text.as_bytes());
     if comparison.first_difference.is_some() {
@@ -285,7 +338,7 @@ fn demo(svg: Option<&Path>, script: Option<&Path>, cx: &mut Context<'_>) -> Resu
     };
     let mut runs = Vec::new();
     for device in Device::SIMULATED {
-        runs.push(run_on(device.name(), &script, cx)?);
+        runs.push(run_on(device.name(), None, &script, cx)?);
     }
     let lanes: Vec<Lane<'_>> = runs
         .iter()
@@ -318,7 +371,7 @@ fn demo(svg: Option<&Path>, script: Option<&Path>, cx: &mut Context<'_>) -> Resu
 mod tests {
     use super::*;
     use crate::backend::Model;
-    use crate::devices::backend_for;
+    use crate::devices::backend_with_image;
     use crate::fake::FakeBackend;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -352,8 +405,8 @@ mod tests {
     /// adjusts each before use.
     fn fakes(
         tweak: impl Fn(&mut FakeBackend),
-    ) -> impl Fn(&str) -> Result<Box<dyn Backend>, BackendError> {
-        move |device: &str| {
+    ) -> impl Fn(&str, Option<&Path>) -> Result<Box<dyn Backend>, BackendError> {
+        move |device: &str, _image: Option<&Path>| {
             let model = Device::parse(device)?.model();
             let mut fake = FakeBackend::new(device, model);
             tweak(&mut fake);
@@ -391,6 +444,16 @@ mod tests {
             script: path.to_owned(),
             device: device.to_owned(),
             json,
+            image: None,
+        }
+    }
+
+    fn compare_cmd(path: &Path) -> Command {
+        Command::Compare {
+            script: path.to_owned(),
+            image_startio: None,
+            image_csq: None,
+            images: None,
         }
     }
 
@@ -495,7 +558,10 @@ mod tests {
     #[test]
     fn the_real_devices_run_the_script() {
         let file = TempFile::new("basic.evs", BASIC);
-        let o = exec(run_cmd(&file.0, "csq-concurrent", true), &backend_for);
+        let o = exec(
+            run_cmd(&file.0, "csq-concurrent", true),
+            &backend_with_image,
+        );
         assert_eq!(o.exit, Exit::Clean, "{}", o.err);
         assert_eq!(
             o.out,
@@ -512,7 +578,7 @@ mod tests {
                 "\n",
             )
         );
-        let o = exec(run_cmd(&file.0, "floppy", true), &backend_for);
+        let o = exec(run_cmd(&file.0, "floppy", true), &backend_with_image);
         assert_eq!(o.exit, Exit::Failure);
         assert!(o.err.starts_with("error: unknown device `floppy`"));
     }
@@ -531,17 +597,122 @@ mod tests {
     #[test]
     fn compare_of_identical_devices_exits_0() {
         let file = TempFile::new("basic.evs", BASIC);
-        let o = exec(
-            Command::Compare {
-                script: file.0.clone(),
-            },
-            &fakes(|_| {}),
-        );
+        let o = exec(compare_cmd(&file.0), &fakes(|_| {}));
         assert_eq!(o.exit, Exit::Clean, "{}", o.out);
         assert!(o.out.starts_with("#  startio"), "{}", o.out);
         assert!(
             o.out
                 .ends_with("startio and csq-serial: identical (5 lines)\n")
+        );
+    }
+
+    /// A factory of clean fakes that records which image each device was asked to run.
+    fn recording(
+        seen: &std::sync::Mutex<Vec<(String, Option<PathBuf>)>>,
+    ) -> impl Fn(&str, Option<&Path>) -> Result<Box<dyn Backend>, BackendError> + '_ {
+        move |device: &str, image: Option<&Path>| {
+            seen.lock()
+                .unwrap()
+                .push((device.to_owned(), image.map(Path::to_owned)));
+            let model = Device::parse(device)?.model();
+            Ok(Box::new(FakeBackend::new(device, model)) as Box<dyn Backend>)
+        }
+    }
+
+    #[test]
+    fn run_and_compare_hand_the_images_to_the_backends() {
+        let file = TempFile::new("basic.evs", BASIC);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let cli = |args: &[&str]| {
+            let mut argv = vec!["eventctl"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).unwrap().command
+        };
+        let script = file.0.to_str().unwrap();
+        for command in [
+            cli(&["run", script, "--device", "csq-serial", "--image", "c.sys"]),
+            cli(&["compare", script, "--images", "out"]),
+            cli(&["compare", script, "--image-csq", "c.sys"]),
+            cli(&[
+                "compare",
+                script,
+                "--image-startio",
+                "s.sys",
+                "--image-csq",
+                "c.sys",
+            ]),
+        ] {
+            let o = exec(command, &recording(&seen));
+            assert_eq!(o.exit, Exit::Clean, "{}", o.err);
+        }
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(
+            seen.into_inner().unwrap(),
+            vec![
+                ("csq-serial".into(), p("c.sys")),
+                ("startio".into(), p("out/startio_event.sys")),
+                ("csq-serial".into(), p("out/csq_event.sys")),
+                ("startio".into(), None),
+                ("csq-serial".into(), p("c.sys")),
+                ("startio".into(), p("s.sys")),
+                ("csq-serial".into(), p("c.sys")),
+            ]
+        );
+        assert!(
+            Cli::try_parse_from([
+                "eventctl",
+                "compare",
+                "x",
+                "--images",
+                "d",
+                "--image-csq",
+                "c"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_missing_or_refused_image_exits_4_naming_it() {
+        let file = TempFile::new("basic.evs", BASIC);
+        let image = |path: &Path| Command::Run {
+            script: file.0.clone(),
+            device: "startio".into(),
+            json: true,
+            image: Some(path.to_owned()),
+        };
+        let o = exec(
+            image(Path::new("/nonexistent/startio_event.sys")),
+            &backend_with_image,
+        );
+        assert_eq!(o.exit, Exit::Failure);
+        assert!(
+            o.err.starts_with(
+                "error: startio: cannot load the driver image /nonexistent/startio_event.sys: \
+                 cannot read /nonexistent/startio_event.sys:"
+            ),
+            "{}",
+            o.err
+        );
+        assert_eq!(o.out, "");
+        let not_pe = TempFile::new("not.sys", "MZ but not a driver");
+        let o = exec(image(&not_pe.0), &backend_with_image);
+        assert_eq!(o.exit, Exit::Failure);
+        assert!(o.err.contains("not a valid PE32+ image"), "{}", o.err);
+        let o = exec(
+            Command::Compare {
+                script: file.0.clone(),
+                image_startio: None,
+                image_csq: None,
+                images: Some(PathBuf::from("/nonexistent")),
+            },
+            &backend_with_image,
+        );
+        assert_eq!(o.exit, Exit::Failure);
+        assert!(
+            o.err.contains("/nonexistent/startio_event.sys"),
+            "{}",
+            o.err
         );
     }
 
@@ -552,7 +723,7 @@ mod tests {
             "two.evs",
             "at 0 open h1\nat 0 irp r1 h1 due=300\nat 0 irp r2 h1 due=200\nat 1000 end\n",
         );
-        let factory = |device: &str| -> Result<Box<dyn Backend>, BackendError> {
+        let factory = |device: &str, _: Option<&Path>| -> Result<Box<dyn Backend>, BackendError> {
             let model = if device == "csq-serial" {
                 Model::Concurrent
             } else {
@@ -560,12 +731,7 @@ mod tests {
             };
             Ok(Box::new(FakeBackend::new(device, model)))
         };
-        let o = exec(
-            Command::Compare {
-                script: file.0.clone(),
-            },
-            &factory,
-        );
+        let o = exec(compare_cmd(&file.0), &factory);
         assert_eq!(o.exit, Exit::Differ);
         assert_eq!(Exit::Differ.code(), 1);
         assert!(
@@ -581,24 +747,14 @@ mod tests {
     #[test]
     fn compare_without_difference_but_with_leaks_exits_3() {
         let file = TempFile::new("basic.evs", BASIC);
-        let o = exec(
-            Command::Compare {
-                script: file.0.clone(),
-            },
-            &fakes(|f| f.leaks = 1),
-        );
+        let o = exec(compare_cmd(&file.0), &fakes(|f| f.leaks = 1));
         assert_eq!(o.exit, Exit::Violations);
     }
 
     #[test]
     fn compare_script_error_exits_2() {
         let file = TempFile::new("bad.evs", "at 0 open h1\n");
-        let o = exec(
-            Command::Compare {
-                script: file.0.clone(),
-            },
-            &fakes(|_| {}),
-        );
+        let o = exec(compare_cmd(&file.0), &fakes(|_| {}));
         assert_eq!(o.exit, Exit::ScriptError);
         assert!(o.err.contains("bad.evs:1: missing `end`"), "{}", o.err);
     }
@@ -650,7 +806,7 @@ mod tests {
                 svg: None,
                 script: None,
             },
-            &backend_for,
+            &backend_with_image,
         );
         assert_eq!(o.exit, Exit::Clean, "{}", o.err);
         assert!(

@@ -3,6 +3,10 @@
 //! The ntsim backends (`startio`, `csq-serial`, `csq-concurrent`: the drivers loaded into the
 //! embedded ntsim, on virtual time) and the Windows backend (a device path, through
 //! `DeviceIoControl` in real time) plug in here; nothing else in `eventctl` names a backend type.
+//! A simulated device can run a cross-built driver image instead of the host-built driver
+//! ([`backend_with_image`]).
+
+use std::path::Path;
 
 use crate::backend::{Backend, BackendError, Device};
 
@@ -14,7 +18,26 @@ use crate::backend::{Backend, BackendError, Device};
 /// [`BackendError::NotBuilt`] for a simulated device in the Windows build (eventctl.exe talks to
 /// installed drivers only).
 pub fn backend_for(device: &str) -> Result<Box<dyn Backend>, BackendError> {
+    backend_with_image(device, None)
+}
+
+/// The backend for `device`, running the driver image (`.sys`) at `image` instead of the
+/// host-built driver when one is given (`--image`): service `StartIoEvent` for `startio`,
+/// `CsqEvent` for `csq-serial` and `csq-concurrent`. The file is read when a run starts.
+///
+/// # Errors
+/// As [`backend_for`]; [`BackendError::ImageNeedsSimulation`] for an image with a device path,
+/// or in the Windows build.
+pub fn backend_with_image(
+    device: &str,
+    image: Option<&Path>,
+) -> Result<Box<dyn Backend>, BackendError> {
     let device = Device::parse(device)?;
+    if image.is_some() && (cfg!(windows) || matches!(device, Device::Path(_))) {
+        return Err(BackendError::ImageNeedsSimulation {
+            device: device.name().to_owned(),
+        });
+    }
     match device {
         #[cfg(windows)]
         Device::Path(path) => Ok(Box::new(crate::windows_backend::WindowsBackend::new(&path))),
@@ -22,10 +45,13 @@ pub fn backend_for(device: &str) -> Result<Box<dyn Backend>, BackendError> {
         Device::Path(path) => Err(BackendError::NeedsWindows { device: path }),
         #[cfg(not(windows))]
         simulated => match simulated::image_for(&simulated) {
-            Some(image) => Ok(Box::new(crate::ntsim_backend::NtsimBackend::new(
-                simulated.name(),
-                image,
-            ))),
+            Some(driver) => {
+                let backend = crate::ntsim_backend::NtsimBackend::new(simulated.name(), driver);
+                Ok(Box::new(match image {
+                    Some(path) => backend.with_image_file(path),
+                    None => backend,
+                }))
+            }
             None => Err(BackendError::NotBuilt {
                 device: simulated.name().to_owned(),
             }),
@@ -75,7 +101,19 @@ mod tests {
         for name in ["startio", "csq-serial", "csq-concurrent"] {
             let backend = backend_for(name).expect("a backend");
             assert_eq!(backend.name(), name);
+            let backend = backend_with_image(name, Some(Path::new("x.sys"))).expect("a backend");
+            assert_eq!(backend.name(), name);
         }
+    }
+
+    #[test]
+    fn an_image_needs_a_simulated_device() {
+        assert_eq!(
+            backend_with_image(r"\\.\StartIoEvent", Some(Path::new("x.sys"))).err(),
+            Some(BackendError::ImageNeedsSimulation {
+                device: r"\\.\StartIoEvent".to_owned()
+            })
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use eventctl::cli::{Cli, Context, MAX_WIDTH, execute};
-use eventctl::devices::backend_for;
+use eventctl::devices::backend_with_image;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     let exit = execute(
         &cli.command,
         &mut Context {
-            backends: &backend_for,
+            backends: &backend_with_image,
             out: &mut stdout.lock(),
             err: &mut stderr.lock(),
             width: terminal_width(),

@@ -25,13 +25,22 @@
 //! items are the leak report's); `leaks` is `LeakReport::count()` after the unload (or the
 //! number of LEAK reports when the unload never ran). A fatal stop is a violation and its report
 //! is in `reports`; it never panics the caller.
+//!
+//! **Driver images.** [`NtsimBackend::with_image_file`] runs a cross-built `.sys` instead of the
+//! host-built driver: every run loads the file afresh (`ntsim::image::load_image`: one mapping per
+//! machine, since the image's globals live in it) and starts it with
+//! `ntsim::image::load_image_driver` under the same service name; DriverEntry and every routine the
+//! image hands to the kernel run through the `win64` convention. Nothing else changes: the same
+//! client, the same observations, the same counts.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use ntsim::image::LoadedImage;
 use ntsim::iomgr::{self, Handle, OpenMode, Process, Request, UnloadOutcome};
-use ntsim::ntdef::{NTSTATUS, PDRIVER_INITIALIZE, PVOID};
+use ntsim::ntdef::{NTSTATUS, PDRIVER_INITIALIZE, PDRIVER_OBJECT, PVOID};
 use ntsim::verifier::Rule;
 use ntsim::{Config, Kernel};
 
@@ -50,7 +59,8 @@ const TICKS_PER_MS: u64 = 10_000;
 pub struct DriverImage {
     /// The service name (`\Driver\<service>`): `StartIoEvent`, `CsqEvent`.
     pub service: &'static str,
-    /// The driver's entry point (`csq::driver_entry!`'s function on the host).
+    /// The driver's entry point (`csq::driver_entry!`'s function on the host); not called when
+    /// the backend runs an image file ([`NtsimBackend::with_image_file`]).
     pub entry: PDRIVER_INITIALIZE,
     /// The device the client opens: `\\.\StartIoEvent`, `\\.\CsqEventSerial`, `\\.\CsqEvent`.
     pub device_path: &'static str,
@@ -61,7 +71,15 @@ pub struct DriverImage {
 pub struct NtsimBackend {
     name: String,
     image: DriverImage,
+    /// A driver image (`.sys`) to load instead of calling `image.entry`.
+    file: Option<PathBuf>,
     config: Config,
+}
+
+/// The code a run starts: the host-built driver's entry point, or a freshly loaded image.
+enum Code {
+    Host(PDRIVER_INITIALIZE),
+    Image(LoadedImage),
 }
 
 impl NtsimBackend {
@@ -71,8 +89,36 @@ impl NtsimBackend {
         NtsimBackend {
             name: name.to_owned(),
             image,
+            file: None,
             config: Config::default(),
         }
+    }
+
+    /// The same backend running the driver image at `path` (a cross-built `.sys`, e.g.
+    /// `target/windows/out/startio_event.sys`) instead of the host-built driver: loaded afresh
+    /// for every run under `image.service`, its devices opened at `image.device_path`.
+    pub fn with_image_file(mut self, path: impl Into<PathBuf>) -> NtsimBackend {
+        self.file = Some(path.into());
+        self
+    }
+
+    /// The image file this backend runs, if any.
+    pub fn image_file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// What this run starts: a fresh mapping of the image file (its globals must start from the
+    /// file's values), or the host-built entry point.
+    fn code(&self) -> Result<Code, BackendError> {
+        let Some(path) = &self.file else {
+            return Ok(Code::Host(self.image.entry));
+        };
+        ntsim::image::load_image(path)
+            .map(Code::Image)
+            .map_err(|e| BackendError::Failed {
+                device: self.name.clone(),
+                message: format!("cannot load the driver image {}: {e}", path.display()),
+            })
     }
 
     /// The same backend on a machine configured otherwise (tests: 1 CPU, another policy).
@@ -179,11 +225,12 @@ fn lock(tracker: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
 
 impl Backend for NtsimBackend {
     fn run(&mut self, script: &Script) -> Result<RunResult, BackendError> {
+        let code = self.code()?;
         let tracker = Arc::new(Mutex::new(Tracker::default()));
         let kernel = Kernel::new(self.config.clone());
         let (image, script, shared) = (self.image, script.clone(), tracker.clone());
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            kernel.run(move || machine_main(image, &script, &shared))
+            kernel.run(move || machine_main(image, code, &script, &shared))
         }));
         let mut t = lock(&tracker);
         let mut result = RunResult::default();
@@ -235,12 +282,20 @@ impl Backend for NtsimBackend {
 }
 
 /// The machine's main thread: load, run the client, unload, collect.
-fn machine_main(image: DriverImage, script: &Script, tracker: &Arc<Mutex<Tracker>>) {
-    let driver = match ntsim::driver::load_driver(image.service, image.entry) {
+fn machine_main(image: DriverImage, code: Code, script: &Script, tracker: &Arc<Mutex<Tracker>>) {
+    let loaded: Result<PDRIVER_OBJECT, NTSTATUS> = match &code {
+        Code::Host(entry) => ntsim::driver::load_driver(image.service, *entry),
+        Code::Image(file) => ntsim::image::load_image_driver(file, image.service),
+    };
+    let driver = match loaded {
         Ok(driver) => driver,
         Err(status) => {
+            let of = match &code {
+                Code::Host(_) => String::new(),
+                Code::Image(file) => format!(" ({})", file.name()),
+            };
             lock(tracker).failure = Some(format!(
-                "DriverEntry of {} failed with {}",
+                "DriverEntry of {}{of} failed with {}",
                 image.service,
                 NtStatus(status)
             ));
@@ -253,7 +308,15 @@ fn machine_main(image: DriverImage, script: &Script, tracker: &Arc<Mutex<Tracker
         Client::new(process, image.device_path, &client_tracker).run(&client_script);
     });
     client.join();
-    if lock(tracker).failure.is_some() {
+    if let Some(failure) = &mut lock(tracker).failure {
+        if let Code::Image(file) = &code {
+            // The usual cause: an image of the other driver (`--device` and `--image` disagree).
+            failure.push_str(&format!(
+                " (does the image {}, loaded as service {}, create this device?)",
+                file.name(),
+                image.service
+            ));
+        }
         return;
     }
     let report = match iomgr::unload_driver(driver) {
