@@ -49,3 +49,8 @@ pub mod wait;
 
 pub use machine::{Config, Kernel, Outcome};
 pub use verifier::{Report, Rule, Severity};
+
+/// The README's Rust examples run as doc tests of this crate, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
