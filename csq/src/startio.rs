@@ -30,6 +30,11 @@
 //! reaches StartIo with `Cancel` set and its routine in place: StartIo owns it and completes it
 //! with `STATUS_CANCELLED` (P2), instead of leaving it hanging.
 //!
+//! A request whose handle was cleaned up ([`StartIoQueue::cancel_file`]) after an
+//! IoStartNextPacket took it out of the device queue, but before it was put in service, is
+//! completed with `STATUS_CANCELLED` by StartIo (or when StartIo leaves it in service), never
+//! served: the cleanup records its file object until [`StartIoQueue::file_closed`].
+//!
 //! The cancel routine tells these moments apart by the wrapper's own state (the request in
 //! service) and by the device queue (`KeRemoveEntryDeviceQueue` says whether the IRP was
 //! queued), never by comparing the IRP with `DeviceObject->CurrentIrp`: after a completion and
@@ -118,6 +123,25 @@ struct State {
     /// packet meanwhile, so a StartIo call made then is certainly that IRP's; the last party
     /// starts the next packet.
     p1_parties: u8,
+    /// The file objects (addresses; 0 = free slot) whose requests
+    /// [`StartIoQueue::cancel_file`] cancelled and whose `IRP_MJ_CLOSE` has not come yet
+    /// ([`StartIoQueue::file_closed`]). A request of one of them that reaches StartIo, or is
+    /// left in service, is cancelled there: it was taken out of the device queue by an
+    /// IoStartNextPacket on another CPU before the cleanup looked (see `cancel_file`).
+    cleaned_up: [usize; CLEANED_UP_FILES],
+}
+
+/// How many file objects can be between their cleanup and their close at once (see
+/// [`StartIoQueue::cancel_file`] for what happens beyond).
+const CLEANED_UP_FILES: usize = 8;
+
+impl State {
+    /// Whether `irp` (live) was sent on a file object whose cleanup cancelled its requests.
+    fn of_cleaned_up_file(&self, irp: *mut sys::Irp) -> bool {
+        // SAFETY: a live IRP (the caller holds it, under the cancel spin lock).
+        let file = unsafe { sys::irp_file_object(irp) } as usize;
+        file != 0 && self.cleaned_up.contains(&file)
+    }
 }
 
 /// The StartIo bookkeeping of one device: embed it in the device extension (it needs no
@@ -219,6 +243,7 @@ impl StartIoQueue {
                 armed: false,
                 cancelling: ptr::null_mut(),
                 p1_parties: 0,
+                cleaned_up: [0; CLEANED_UP_FILES],
             }),
             device: AtomicPtr::new(ptr::null_mut()),
             non_cancelable: AtomicBool::new(false),
@@ -481,6 +506,17 @@ impl StartIoQueue {
     fn leave_in_service(&self, irp: Irp, tag: ServiceTag, arm: Option<&dyn Fn()>) {
         let raw = irp.into_sys();
         let lock = CancelLock::acquire();
+        if !self.is_non_cancelable() && self.state(&lock).of_cleaned_up_file(raw) {
+            // Its handle was cleaned up while StartIo held it (`cancel_file` could not see it):
+            // cancel it rather than serve it after the cleanup. Nobody else can complete it (no
+            // cancel routine installed), so it is ours.
+            lock.release();
+            // SAFETY: the IRP StartIo owned; not given back to anyone.
+            let irp = unsafe { Irp::from_sys(raw) };
+            irp.complete(NtStatus::CANCELLED, 0);
+            self.start_next();
+            return;
+        }
         if !self.is_non_cancelable() {
             // SAFETY: we own `raw`; IoStartPacket drivers set the routine under the cancel lock
             // (spec A.3).
@@ -598,14 +634,20 @@ pub(crate) unsafe fn run_start_io<E: StartIoHandler>(
         lock.release();
         return;
     }
+    // The request was dequeued (by IoStartNextPacket, under the cancel spin lock) before its
+    // handle's cleanup walked the device queue, so `cancel_file` did not see it: it is
+    // cancelled here, before it enters service (also on a non-cancelable device: it was not in
+    // service yet).
+    let cleaned_up = st.of_cleaned_up_file(irp);
     st.generation += 1;
     let tag = ServiceTag(st.generation);
     lock.release();
     // SAFETY: we took the cancel routine (or the kernel cleared it, NonCancelable): ours.
     let irp = unsafe { Irp::from_sys(irp) };
-    if irp.is_cancel_requested() {
+    if cleaned_up || irp.is_cancel_requested() {
         // P2: cancelled before IoStartPacket installed the routine (IoCancelIrp returned FALSE),
-        // or during IoStartPacket with NonCancelable: nobody else will complete it.
+        // or during IoStartPacket with NonCancelable; or its handle was cleaned up (above):
+        // nobody else will complete it.
         irp.complete(NtStatus::CANCELLED, 0);
         q.start_next();
         return;
@@ -717,6 +759,18 @@ impl StartIoQueue {
     /// `KeRemoveEntryDeviceQueue`), so a concurrent cancellation of one of them either ran
     /// before (and completed it) or finds no routine. Returns how many requests were cancelled.
     ///
+    /// A request of `file` that an IoStartNextPacket on another CPU has already taken out of the
+    /// device queue, but that StartIo has not put in service yet, is in neither place. So
+    /// `file` is also recorded, under the same lock, as cleaned up: StartIo completes such a
+    /// request with `STATUS_CANCELLED` instead of serving it (and starts the next packet), and
+    /// so does [`InService::arm_timer`] / [`InService::keep`] for one that StartIo held while
+    /// the cleanup ran. It may therefore complete a moment after this call returns, but it is
+    /// never served. The record lasts until [`file_closed`](Self::file_closed), which the
+    /// driver must call from its `IRP_MJ_CLOSE`: until then a new file object cannot have the
+    /// same address. Up to 8 file objects can be between cleanup and close at once; beyond
+    /// that, `file` is not recorded, and such a request (only one can be in that window) is
+    /// served as if it had arrived after the cleanup.
+    ///
     /// IRQL: <= DISPATCH_LEVEL (normally PASSIVE_LEVEL, in the cleanup dispatch routine). Call
     /// it after the handle's dispatch routines are run down (its remove lock), so that no new
     /// request of `file` arrives meanwhile.
@@ -736,6 +790,11 @@ impl StartIoQueue {
         };
         let lock = CancelLock::acquire();
         let st = self.state(&lock);
+        if file.addr() != 0 && !st.cleaned_up.contains(&file.addr()) {
+            if let Some(slot) = st.cleaned_up.iter_mut().find(|s| **s == 0) {
+                *slot = file.addr();
+            }
+        }
         let mut in_service = None;
         if !st.in_service.is_null() && !self.is_non_cancelable() && of_file(st.in_service) {
             let raw = st.in_service;
@@ -784,5 +843,23 @@ impl StartIoQueue {
             self.start_next();
         }
         count
+    }
+
+    /// `IRP_MJ_CLOSE` of `file`: forgets that its requests were cancelled by
+    /// [`cancel_file`](Self::cancel_file). Every IRP sent on `file` has completed by then (the
+    /// I/O manager sends the close when the last reference to the file object is gone), so no
+    /// request can still need that record, and a new file object may now reuse the address.
+    /// Calling it for a file whose cleanup did not call `cancel_file` does nothing.
+    ///
+    /// IRQL: <= DISPATCH_LEVEL (normally PASSIVE_LEVEL, in the close dispatch routine).
+    pub fn file_closed(&self, file: crate::irp::FileObject) {
+        let lock = CancelLock::acquire();
+        let st = self.state(&lock);
+        for slot in st.cleaned_up.iter_mut() {
+            if *slot == file.addr() {
+                *slot = 0;
+            }
+        }
+        lock.release();
     }
 }

@@ -39,6 +39,22 @@ impl DeviceHandler for TimerDevice {
             _ => irp.complete(NtStatus::NOT_IMPLEMENTED, 0).into(),
         }
     }
+
+    fn cleanup(&self, irp: Irp) -> DispatchStatus {
+        if let Some(file) = irp.file_object() {
+            self.sio.cancel_file(file, |_tag| {
+                self.timer.cancel();
+            });
+        }
+        irp.complete(NtStatus::SUCCESS, 0).into()
+    }
+
+    fn close(&self, irp: Irp) -> DispatchStatus {
+        if let Some(file) = irp.file_object() {
+            self.sio.file_closed(file);
+        }
+        irp.complete(NtStatus::SUCCESS, 0).into()
+    }
 }
 
 impl StartIoHandler for TimerDevice {
@@ -47,6 +63,7 @@ impl StartIoHandler for TimerDevice {
     }
 
     fn start_io(&self, request: InService<'_>, _level: DispatchLevel<'_>) {
+        ntsim::breakpoint::named_point("sio.start_io");
         let due = u64::from(request.input_buffer_length());
         if due == 0 {
             request.complete(NtStatus::SUCCESS, 0);
@@ -99,8 +116,17 @@ fn load() -> *mut DRIVER_OBJECT {
 /// A request due after `ms`, logged in `log`, not yet sent. Its buffer is leaked (tests are
 /// short-lived).
 fn request(ms: u32, log: support::Log) -> RawIrp {
+    request_on(FILE_F, ms, log)
+}
+
+/// The file object of [`request`]s, and another one.
+const FILE_F: usize = 0xF11E;
+const FILE_G: usize = 0x6F11E;
+
+/// As [`request`], sent on the file object `file`.
+fn request_on(file: usize, ms: u32, log: support::Log) -> RawIrp {
     let buf: &'static mut [u8] = Box::leak(vec![0u8; 1].into_boxed_slice());
-    RawIrp::ioctl(IOCTL_WAIT, 0xF11E, buf, ms, 0).logged(log)
+    RawIrp::ioctl(IOCTL_WAIT, file, buf, ms, 0).logged(log)
 }
 
 /// A machine with `cpus` CPUs: threads parked at DISPATCH_LEVEL keep their CPU.
@@ -431,6 +457,105 @@ fn an_irp_reusing_the_address_of_the_cancelled_one_is_cancelled_as_queued() {
         );
         let depth = ntsim::startio::startio_max_depth(device_of(driver));
         assert!(depth <= 2, "StartIo nested {depth} deep");
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
+
+/// The cleanup gap: a's timer expires on CPU 1 and its DPC completes a, and IoStartNextPacket
+/// takes b (same handle) out of the device queue; the DPC is held at StartIo's entry. The
+/// handle's cleanup runs meanwhile on CPU 0: b is neither queued nor in service, so the
+/// cleanup walks past it. When StartIo runs it must cancel b (the cleanup recorded the file
+/// object), not serve it, and start c (another handle) once. After the close, a new request on
+/// a file object at the same address is served.
+#[test]
+fn a_request_dequeued_before_its_handles_cleanup_is_cancelled_at_startio() {
+    let out = machine_with_cpus(2).run(|| {
+        let driver = load();
+        let log = new_log();
+        let (a, b, c) = (
+            request_on(FILE_F, 10, log),
+            request_on(FILE_F, 10, log),
+            request_on(FILE_G, 10, log),
+        );
+        // a's timer is armed, and expires, on CPU 1: the held DPC keeps that CPU, not ours.
+        let driver_addr = driver as usize;
+        SystemThread::spawn_on(1, "sender", move || {
+            let driver = driver_addr as *mut DRIVER_OBJECT;
+            for r in [a, b, c] {
+                assert_eq!(send(driver, r), STATUS_PENDING);
+            }
+        })
+        .join();
+        let at_startio = Breakpoint::set(Point::StartIoEntry, Filter::Object(b.0));
+        at_startio.wait_hit();
+        assert_eq!(now_ms(), 10);
+        assert_eq!(completions(log), [(a, STATUS_SUCCESS, 10)]);
+        let cleanup = RawIrp::new(ntsim::ntdef::IRP_MJ_CLEANUP, FILE_F);
+        assert_eq!(send(driver, cleanup), STATUS_SUCCESS);
+        at_startio.clear();
+        sleep_until_ms(100);
+        assert_eq!(
+            completions(log),
+            [
+                (a, STATUS_SUCCESS, 10),
+                (b, STATUS_CANCELLED, 10),
+                (c, STATUS_SUCCESS, 20)
+            ],
+            "b served after its handle's cleanup, or a packet started twice"
+        );
+        let close = RawIrp::new(ntsim::ntdef::IRP_MJ_CLOSE, FILE_F);
+        assert_eq!(send(driver, close), STATUS_SUCCESS);
+        let d = request_on(FILE_F, 10, log);
+        assert_eq!(send(driver, d), STATUS_PENDING);
+        sleep_until_ms(200);
+        assert_eq!(completions(log).last(), Some(&(d, STATUS_SUCCESS, 110)));
+        assert_eq!(completions(log).len(), 4);
+        support::unload(driver);
+    });
+    out.expect_clean();
+}
+
+/// The same gap one step later: StartIo has taken b (its cancel routine too) and is inside the
+/// handler's `start_io`, held there, when b's handle is cleaned up. Leaving b in service
+/// (`arm_timer`) must cancel it instead, and start c once.
+#[test]
+fn a_request_inside_startio_during_its_handles_cleanup_is_cancelled_when_left_in_service() {
+    let out = machine_with_cpus(2).run(|| {
+        let driver = load();
+        let log = new_log();
+        let (a, b, c) = (
+            request_on(FILE_F, 10, log),
+            request_on(FILE_F, 10, log),
+            request_on(FILE_G, 10, log),
+        );
+        let driver_addr = driver as usize;
+        SystemThread::spawn_on(1, "sender", move || {
+            let driver = driver_addr as *mut DRIVER_OBJECT;
+            for r in [a, b, c] {
+                assert_eq!(send(driver, r), STATUS_PENDING);
+            }
+        })
+        .join();
+        let at_startio = Breakpoint::set(Point::StartIoEntry, Filter::Object(b.0));
+        at_startio.wait_hit();
+        let in_handler = Breakpoint::set(Point::Named("sio.start_io"), Filter::Any);
+        at_startio.clear();
+        in_handler.wait_hit();
+        let cleanup = RawIrp::new(ntsim::ntdef::IRP_MJ_CLEANUP, FILE_F);
+        assert_eq!(send(driver, cleanup), STATUS_SUCCESS);
+        in_handler.clear();
+        sleep_until_ms(100);
+        assert_eq!(
+            completions(log),
+            [
+                (a, STATUS_SUCCESS, 10),
+                (b, STATUS_CANCELLED, 10),
+                (c, STATUS_SUCCESS, 20)
+            ]
+        );
+        let close = RawIrp::new(ntsim::ntdef::IRP_MJ_CLOSE, FILE_F);
+        assert_eq!(send(driver, close), STATUS_SUCCESS);
         support::unload(driver);
     });
     out.expect_clean();

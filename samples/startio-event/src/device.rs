@@ -111,7 +111,12 @@ impl DeviceHandler for StartIoEvent {
         irp.complete(status, 0).into()
     }
 
+    /// The last reference to a file object is gone: free its record, and let the StartIo
+    /// wrapper forget that its cleanup cancelled its requests (`StartIoQueue::file_closed`).
     fn close(&self, irp: Irp) -> DispatchStatus {
+        if let Some(file) = irp.file_object() {
+            self.queue.file_closed(file);
+        }
         self.files.close(irp.file_object());
         irp.complete(NtStatus::SUCCESS, 0).into()
     }
