@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use csq::pinned_init::{pin_data, pin_init};
 use csq::{
     CancelSafeQueue, DeviceAccess, DeviceConfig, DeviceHandler, DispatchStatus, DriverObject, Fifo,
@@ -21,7 +19,11 @@ use support::{RawIrp, machine};
 const IOCTL_PING: u32 = ctl_code(0x22, 0x800, TransferMethod::Buffered, 0);
 const IOCTL_QUEUE: u32 = ctl_code(0x22, 0x801, TransferMethod::Buffered, 0);
 
-static UNLOADS: AtomicUsize = AtomicUsize::new(0);
+std::thread_local! {
+    /// Unload hook calls on this thread: DriverUnload runs on the thread that unloads the
+    /// driver, so each test sees only its own (the tests of this binary run in parallel).
+    static UNLOADS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 #[pin_data]
 struct Ext {
@@ -77,7 +79,7 @@ fn init(driver: &DriverObject) -> Result<(), NtStatus> {
 }
 
 fn unload(_driver: &DriverObject) {
-    UNLOADS.fetch_add(1, Ordering::SeqCst);
+    UNLOADS.with(|n| n.set(n.get() + 1));
 }
 
 csq::driver_entry!(fn test_driver_entry = init; unload = unload);
@@ -174,9 +176,9 @@ fn cleanup_flushes_the_handles_queued_requests_and_unload_cancels_the_rest() {
         assert!(a.pending_returned());
         assert!(!b.completed());
 
-        let before = UNLOADS.load(Ordering::SeqCst);
+        let before = UNLOADS.with(std::cell::Cell::get);
         unload_driver(driver);
-        assert_eq!(UNLOADS.load(Ordering::SeqCst), before + 1);
+        assert_eq!(UNLOADS.with(std::cell::Cell::get), before + 1);
         assert!(ntsim::driver::device_names().is_empty());
         assert_eq!(
             b.status(),
